@@ -1,0 +1,1 @@
+"""Archives: per-island MAP-Elites grids, parent and inspiration sampling, migration."""

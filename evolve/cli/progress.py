@@ -1,0 +1,96 @@
+"""Progress of a run on the terminal: one line per candidate, a summary at the end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from evolve.cli.output import console, err_console, fmt_score
+from evolve.evaluation.result import Status
+from evolve.events import CandidateDone, Event, RunFinished, RunStarted, Stopping
+from evolve.problem import Problem
+from evolve.program import Program
+
+
+class Progress:
+    """Listens to the Controller's events and prints them (to stderr when ``quiet``)."""
+
+    def __init__(self, problem: Problem, quiet: bool = False) -> None:
+        self.problem = problem
+        self.out = err_console if quiet else console
+        self.started = time.monotonic()
+        self.metric = problem.config.evaluator.primary_metric
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            resumed = (
+                f", resuming after {event.already_done} candidates" if event.already_done else ""
+            )
+            self.out.print(
+                f"run {event.run_id}: {event.problem}, {event.total} candidates, "
+                f"models {', '.join(event.models)}{resumed}"
+            )
+            self.out.print(
+                f"initial program: {self.metric} = {fmt_score(event.initial.score)} "
+                f"(evaluated in {event.initial.timings.evaluation:.2f}s)"
+            )
+        elif isinstance(event, CandidateDone):
+            self.out.print(self._line(event), markup=False)
+        elif isinstance(event, Stopping):
+            self.out.print(f"stopping: {event.reason}")
+
+    def _line(self, e: CandidateDone) -> str:
+        p = e.program
+        width = len(str(e.total))
+        if p.status is Status.OK:
+            outcome = f"{self.metric}={fmt_score(p.score)}"
+        else:
+            outcome = f"{p.status.value}: {p.reason}"
+            if len(outcome) > 90:
+                outcome = outcome[:87] + "..."
+        best = f"best={fmt_score(e.best.score)} (#{e.best.iteration})" if e.best else "best=-"
+        star = "  * new best" if e.new_best else ""
+        t = p.timings
+        return (
+            f"[{e.done:>{width}}/{e.total}] #{p.iteration:<{width}} island {p.island}  "
+            f"{outcome}  {best}  llm {t.llm:.1f}s eval {t.evaluation:.1f}s{star}"
+        )
+
+    @staticmethod
+    def time_split(programs: list[Program]) -> dict[str, Any]:
+        """Mean seconds per candidate in the LLM, in evaluation and in the engine itself."""
+        children = [p for p in programs if p.iteration > 0]
+        n = len(children) or 1
+        llm = sum(p.timings.llm for p in children) / n
+        ev = sum(p.timings.evaluation for p in children) / n
+        eng = sum(p.timings.engine for p in children) / n
+        total = llm + ev + eng or 1.0
+        return {
+            "candidates": len(children),
+            "llm_s": llm,
+            "evaluation_s": ev,
+            "engine_s": eng,
+            "llm_pct": 100 * llm / total,
+            "evaluation_pct": 100 * ev / total,
+            "engine_pct": 100 * eng / total,
+        }
+
+    def summary(self, finished: RunFinished, programs: list[Program]) -> None:
+        children = [p for p in programs if p.iteration > 0]
+        counts: dict[str, int] = {}
+        for p in children:
+            counts[p.status.value] = counts.get(p.status.value, 0) + 1
+        split = self.time_split(programs)
+        elapsed = time.monotonic() - self.started
+        self.out.print(
+            f"\nrun {finished.run_id} {finished.status}: {finished.message}; "
+            f"{len(children)} candidates in {elapsed:.0f}s "
+            f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})"
+        )
+        self.out.print(
+            f"time per candidate: LLM {split['llm_s']:.2f}s ({split['llm_pct']:.0f}%), "
+            f"evaluation {split['evaluation_s']:.2f}s ({split['evaluation_pct']:.0f}%), "
+            f"engine {split['engine_s']:.3f}s ({split['engine_pct']:.1f}%)"
+        )
+        if finished.status == "interrupted":
+            self.out.print(f"resume with: evolve run --resume {finished.run_id}")

@@ -1,0 +1,149 @@
+"""``evolve run``: assemble Problem, Store, Executor and Ensemble, then drive the Controller."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from evolve.cli.output import console, err_console, fmt_score, print_json, program_dict
+from evolve.cli.progress import Progress
+from evolve.controller import Controller
+from evolve.errors import UserError
+from evolve.evaluation.executor import ProcessExecutor
+from evolve.llm.ensemble import build_ensemble, resolve_models
+from evolve.problem import Problem, load_problem, problem_from_config, validate_config
+from evolve.store.store import Store, resolve_db_url
+
+
+def parse_model_flag(flag: str) -> dict[str, Any]:
+    """``SPEC`` or ``SPEC@WEIGHT`` -> a model table."""
+    spec, sep, weight = flag.rpartition("@")
+    if sep:
+        try:
+            value = float(weight)
+        except ValueError:
+            return {"name": flag}
+        if value <= 0:
+            raise UserError(f"--model {flag}: the weight after @ must be positive")
+        return {"name": spec, "weight": value}
+    return {"name": flag}
+
+
+def _overrides(**flags: Any) -> dict[str, Any]:
+    keys = {
+        "iterations": "search.iterations",
+        "seed": "search.seed",
+        "islands": "search.islands",
+        "max_in_flight": "search.max_in_flight",
+        "target_score": "search.target_score",
+        "temperature": "llm.temperature",
+    }
+    out = {keys[k]: v for k, v in flags.items() if k in keys and v is not None}
+    if flags.get("models"):
+        out["llm.models"] = [parse_model_flag(m) for m in flags["models"]]
+    return out
+
+
+def _resumed_problem(store: Store, run_id: str, overrides: dict[str, Any]) -> tuple[str, Problem]:
+    info = store.run(run_id)
+    if "search.seed" in overrides and overrides["search.seed"] != info.seed:
+        raise UserError(
+            f"--seed cannot change when resuming run {info.id} (its seed is {info.seed})"
+        )
+    raw = dict(info.config)
+    for dotted, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    file = Path(info.problem_path)
+    if not file.is_file():
+        raise UserError(f"run {info.id}: its problem file {file} no longer exists")
+    config = validate_config(raw, file)
+    return info.id, problem_from_config(config, file)
+
+
+def run_command(
+    problem: str | None,
+    iterations: int | None,
+    db: str | None,
+    models: list[str],
+    seed: int | None,
+    resume: str | None,
+    islands: int | None,
+    max_in_flight: int | None,
+    target_score: float | None,
+    temperature: float | None,
+    as_json: bool,
+) -> None:
+    overrides = _overrides(
+        iterations=iterations,
+        seed=seed,
+        islands=islands,
+        max_in_flight=max_in_flight,
+        target_score=target_score,
+        temperature=temperature,
+        models=models,
+    )
+    if problem is None and resume is None:
+        raise UserError(
+            "give a PROBLEM (a problem.toml, its folder or a bundled name) or --resume RUN_ID"
+        )
+    store = Store(resolve_db_url(db), must_exist=resume is not None)
+    if resume is not None:
+        run_id, prob = _resumed_problem(store, resume, overrides)
+        store.update_run_config(run_id, prob.config.model_dump(mode="json"))
+    else:
+        assert problem is not None
+        prob = load_problem(problem, overrides)
+        run_id = ""
+    _, notice = resolve_models(prob.config.llm)
+    ensemble = build_ensemble(prob.config.llm)
+    if notice:
+        err_console.print(notice)
+    executor = ProcessExecutor(
+        prob.evaluator,
+        prob.config.sandbox,
+        prob.config.evaluator.primary_metric,
+        prob.language,
+    )
+    if not executor.network_isolated:
+        err_console.print(
+            "warning: cannot cut candidates off the network here (unshare --net is not "
+            "permitted); evaluations run with network access"
+        )
+    if not run_id:
+        run_id = store.create_run(
+            prob.name, str(prob.file), prob.config.model_dump(mode="json"), prob.config.search.seed
+        )
+    progress = Progress(prob, quiet=as_json)
+    controller = Controller(prob, store, executor, ensemble, run_id, listener=progress)
+    try:
+        finished = asyncio.run(controller.run())
+    except BaseException:
+        # The run's rows are already committed; record why it stopped, then re-raise.
+        info = store.run(run_id)
+        if info.status == "running":
+            store.set_run_status(run_id, "failed", "the engine stopped on an unexpected error")
+        raise
+    programs = store.programs(run_id)
+    if as_json:
+        print_json(
+            {
+                "run_id": run_id,
+                "status": finished.status,
+                "message": finished.message,
+                "candidates": len(programs) - 1,
+                "best": program_dict(finished.best) if finished.best else None,
+                "time_split": progress.time_split(programs),
+            }
+        )
+        return
+    progress.summary(finished, programs)
+    if finished.best is not None:
+        console.print(
+            f"\nBest program (score {fmt_score(finished.best.score)}, id {finished.best.id[:12]}):"
+        )
+        console.print(finished.best.code, markup=False)

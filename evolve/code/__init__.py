@@ -1,0 +1,1 @@
+"""Code manipulation: evolvable regions, diffs, versioned-function prompts."""

@@ -1,0 +1,179 @@
+"""The problem file schema: what a `problem.toml` may say, validated strictly.
+
+Every section is a pydantic model with ``extra="forbid"`` and ``strict=True``, so a
+misspelled key or a string where a number belongs is an error naming the key, never
+silently ignored. Loading (paths, bundled names, error messages) is in ``problem.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Direction(StrEnum):
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+
+class MutationStyle(StrEnum):
+    """How a model is asked for a change.
+
+    ``diff``: SEARCH/REPLACE blocks (instruction-tuned chat models).
+    ``rewrite``: the whole evolvable region, rewritten (chat models).
+    ``completion``: FunSearch-style versioned functions for base models to continue.
+    ``auto``: ``completion`` for base models (the embedded one), ``diff`` otherwise.
+    """
+
+    AUTO = "auto"
+    DIFF = "diff"
+    REWRITE = "rewrite"
+    COMPLETION = "completion"
+
+
+class EvaluatorConfig(_Strict):
+    path: str | None = None
+    """A Python file defining the evaluation function (relative to problem.toml)."""
+    plugin: str | None = None
+    """Or: the name of an evaluator plugin (entry point group ``evolve.evaluators``)."""
+    function: str = "evaluate"
+    primary_metric: str = "score"
+    direction: Direction = Direction.MAXIMIZE
+    options: dict[str, str | int | float | bool | list[str] | list[float]] = Field(
+        default_factory=dict
+    )
+    """Settings handed to a plugin evaluator."""
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _direction(cls, v: object) -> object:
+        if isinstance(v, str):
+            try:
+                return Direction(v.lower())
+            except ValueError:
+                raise ValueError("must be 'maximize' or 'minimize'") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EvaluatorConfig:
+        if (self.path is None) == (self.plugin is None):
+            raise ValueError("give exactly one of 'path' (a Python file) or 'plugin' (a name)")
+        return self
+
+
+class FeatureConfig(_Strict):
+    """One MAP-Elites dimension: a built-in descriptor or any metric the evaluator returns."""
+
+    name: str
+    bins: Annotated[int, Field(ge=1, le=1000)] = 10
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> FeatureConfig:
+        for v in (self.min, self.max):
+            if v is not None and not math.isfinite(v):
+                raise ValueError("min and max must be finite numbers")
+        if self.min is not None and self.max is not None and self.max <= self.min:
+            raise ValueError(f"max ({self.max}) must be greater than min ({self.min})")
+        return self
+
+
+class SandboxConfig(_Strict):
+    backend: Literal["process"] = "process"
+    timeout: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    """Seconds of wall time for one evaluation; the whole process tree is killed after it."""
+    memory_mb: Annotated[int, Field(ge=16)] = 2048
+    cpus: Annotated[int, Field(ge=1)] = 1
+    gpus: Annotated[int, Field(ge=0)] = 0
+    network: bool = False
+    max_output_bytes: Annotated[int, Field(ge=1024)] = 65536
+
+
+class SearchConfig(_Strict):
+    islands: Annotated[int, Field(ge=1, le=256)] = 4
+    migration_interval: Annotated[int, Field(ge=1)] = 20
+    """Migrate elites around the ring of islands every this many candidates."""
+    migration_rate: Annotated[float, Field(ge=0, le=1)] = 0.1
+    """Share of an island's elites sent to its neighbour at each migration."""
+    max_in_flight: Annotated[int, Field(ge=1, le=1024)] = 2
+    """Proposals (LLM call + evaluation) running at once."""
+    iterations: Annotated[int, Field(ge=0)] = 100
+    target_score: float | None = None
+    seed: int = 0
+    exploration_ratio: Annotated[float, Field(ge=0, le=1)] = 0.2
+    """Chance that a parent is drawn uniformly from the island's grid (exploration)."""
+    exploitation_ratio: Annotated[float, Field(ge=0, le=1)] = 0.7
+    """Chance that a parent is drawn from the island's top programs by score."""
+    elite_pool: Annotated[int, Field(ge=1)] = 5
+    """How many top programs of an island exploitation draws from."""
+    num_inspirations: Annotated[int, Field(ge=0, le=16)] = 2
+
+    @model_validator(mode="after")
+    def _ratios(self) -> SearchConfig:
+        if self.exploration_ratio + self.exploitation_ratio > 1:
+            raise ValueError("exploration_ratio + exploitation_ratio must be at most 1")
+        return self
+
+
+class ModelConfig(_Strict):
+    name: str
+    """A model spec: ``local/gemma-3-270m``, ``openai/gpt-4.1``, ``anthropic/...``,
+    ``litellm/<provider>/<model>``."""
+    weight: Annotated[float, Field(gt=0)] = 1.0
+    mutation: MutationStyle = MutationStyle.AUTO
+    base_url: str | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+
+
+class LLMConfig(_Strict):
+    models: list[ModelConfig] = Field(default_factory=list)
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.8
+    max_tokens: Annotated[int, Field(ge=16)] = 1024
+    timeout: Annotated[float, Field(gt=0)] = 300.0
+    """Seconds before one LLM call is abandoned."""
+    attempts: Annotated[int, Field(ge=1, le=10)] = 2
+    """Calls per proposal while the answer is unusable (unchanged, unparsable, not applicable)."""
+    hints: list[str] | None = None
+    """Endings for the new version's docstring in completion prompts (e.g. " with more
+    samples."); one is drawn per call. Default: a generic list."""
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _strings_are_names(cls, v: object) -> object:
+        if isinstance(v, list):
+            return [{"name": m} if isinstance(m, str) else m for m in v]
+        return v
+
+
+class ProblemConfig(_Strict):
+    name: str
+    description: str = ""
+    initial_program: str
+    language: str | None = None
+    """Inferred from the initial program's extension when not given."""
+    evaluator: EvaluatorConfig
+    features: list[FeatureConfig] = Field(
+        default_factory=lambda: [FeatureConfig(name="code_length")]
+    )
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    prompt: str = ""
+    """Task description shown to the model in every prompt."""
+
+    @model_validator(mode="after")
+    def _features_unique(self) -> ProblemConfig:
+        names = [f.name for f in self.features]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"feature {sorted(dupes)[0]!r} is listed twice")
+        return self

@@ -1,0 +1,318 @@
+"""The Controller: an asynchronous, steady-state island-model search loop.
+
+For each iteration k it draws, from a random stream seeded by (run seed, k): the island
+(round-robin), a parent and inspirations (``IslandArchive.sample``), and a model
+(``Ensemble.choose``). The Proposer turns that into a child, the Executor scores it, and
+the Store commits it at once. Up to ``max_in_flight`` iterations run concurrently.
+
+Determinism: results are *applied* to the archive in iteration order, and iteration k is
+started only once iterations up to k - max_in_flight have been applied, so what each
+iteration sees does not depend on timing: the same seed and the same model answers give
+the same run. Resume rebuilds the archive from the Store and re-runs whatever iterations
+were in flight when the process stopped.
+
+Stops at the iteration budget, at the target score, or on Ctrl-C: the first finishes what
+is in flight, a second (or SIGTERM) abandons it. Nothing already evaluated is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import time
+import uuid
+
+from evolve.archive.islands import IslandArchive
+from evolve.code.diff import unified_diff
+from evolve.errors import UserError
+from evolve.evaluation.executor import Evaluation, Executor
+from evolve.evaluation.result import Status
+from evolve.events import CandidateDone, Listener, RunFinished, RunStarted, Stopping
+from evolve.llm.ensemble import Ensemble
+from evolve.problem import Problem
+from evolve.program import LLMCall, Program, Timings, code_hash
+from evolve.proposer import Proposal, Proposer
+from evolve.store.store import Store
+
+
+class Controller:
+    def __init__(
+        self,
+        problem: Problem,
+        store: Store,
+        executor: Executor,
+        ensemble: Ensemble,
+        run_id: str,
+        listener: Listener | None = None,
+    ) -> None:
+        self.problem = problem
+        self.config = problem.config
+        self.store = store
+        self.executor = executor
+        self.ensemble = ensemble
+        self.proposer = Proposer(problem)
+        self.run_id = run_id
+        self.listener = listener or (lambda _event: None)
+        self.archive = IslandArchive(self.config.features, self.config.search, problem.maximize)
+        self._pending: dict[int, Program] = {}
+        self._applied = -1
+        self._done = 0
+        self._claimed: dict[str, str] = {}
+        self._in_flight: dict[int, asyncio.Task[Program]] = {}
+        self._stop_reason = ""
+        self._abandon = False
+
+    # public -------------------------------------------------------------------
+    async def run(self) -> RunFinished:
+        total = self.config.search.iterations
+        stored = {p.iteration: p for p in self.store.programs(self.run_id)}
+        initial = stored.get(0) or await self._evaluate_initial()
+        stored[0] = initial
+        if not initial.ok:
+            self.store.set_run_status(self.run_id, "failed", initial.reason)
+            if initial.status is Status.EVALUATOR_ERROR:
+                raise UserError(f"{self._evaluator_name()}: the evaluator failed: {initial.reason}")
+            raise UserError(
+                f"{self.problem.config.initial_program}: the initial program fails under the "
+                f"evaluator ({initial.status.value}): {initial.reason}"
+            )
+        for p in stored.values():
+            self._claimed.setdefault(p.code_hash, p.id)
+        self._pending.update(stored)
+        self._done = len(stored) - 1
+        self._apply_ready(emit=False)
+        todo = [k for k in range(1, total + 1) if k not in stored]
+        self.store.set_run_status(self.run_id, "running")
+        self.listener(
+            RunStarted(
+                self.run_id,
+                self.problem.name,
+                total,
+                self._done,
+                tuple(m.spec for m in self.ensemble.members),
+                initial,
+            )
+        )
+        self._check_target()
+        with self._signals():
+            await self._loop(todo)
+        return self._finish(total)
+
+    # the loop -------------------------------------------------------------------
+    async def _loop(self, todo: list[int]) -> None:
+        width = self.config.search.max_in_flight
+        try:
+            while True:
+                while (
+                    todo
+                    and not self._stop_reason
+                    and len(self._in_flight) < width
+                    and self._applied >= todo[0] - width
+                ):
+                    k = todo.pop(0)
+                    self._in_flight[k] = asyncio.create_task(
+                        self._iteration(k), name=f"iteration-{k}"
+                    )
+                if not self._in_flight:
+                    return
+                finished, _ = await asyncio.wait(
+                    self._in_flight.values(), return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in finished:
+                    k = int(task.get_name().rsplit("-", 1)[1])
+                    del self._in_flight[k]
+                    if task.cancelled():
+                        continue
+                    self._pending[k] = task.result()
+                    self._done += 1
+                self._apply_ready(emit=True)
+                self._check_target()
+        finally:
+            for task in self._in_flight.values():
+                task.cancel()
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    def _apply_ready(self, emit: bool) -> None:
+        while self._applied + 1 in self._pending:
+            self._applied += 1
+            program = self._pending.pop(self._applied)
+            before = self.archive.best()
+            self.archive.apply(program)
+            best = self.archive.best()
+            if emit:
+                self.listener(
+                    CandidateDone(
+                        program,
+                        self._done,
+                        self.config.search.iterations,
+                        best,
+                        new_best=best is not None and best is program and before is not program,
+                    )
+                )
+
+    def _check_target(self) -> None:
+        target = self.config.search.target_score
+        best = self.archive.best()
+        if target is None or best is None or best.score is None or self._stop_reason:
+            return
+        reached = best.score >= target if self.problem.maximize else best.score <= target
+        if reached:
+            self._stop_reason = f"target score {target!r} reached"
+            self.listener(Stopping(self._stop_reason, len(self._in_flight)))
+
+    def _finish(self, total: int) -> RunFinished:
+        if self._abandon or self._stop_reason.startswith("interrupted"):
+            status, message = "interrupted", self._stop_reason
+        else:
+            status = "completed"
+            message = self._stop_reason or f"iteration budget of {total} reached"
+        self.store.set_run_status(self.run_id, status, message)
+        event = RunFinished(self.run_id, status, message, self.archive.best(), self._done)
+        self.listener(event)
+        return event
+
+    # one iteration ------------------------------------------------------------------
+    async def _iteration(self, k: int) -> Program:
+        started = time.monotonic()
+        rng = random.Random(f"{self.config.search.seed}:{k}")
+        island = (k - 1) % self.config.search.islands
+        parent, inspirations = self.archive.sample(island, rng)
+        member = self.ensemble.choose(rng)
+        program_id = uuid.uuid4().hex
+        proposal = await self.proposer.propose(parent, inspirations, member, rng)
+        self._record_calls(k, program_id, proposal)
+        evaluation: Evaluation | None = None
+        status, reason, duplicate_of = Status.INVALID, proposal.reason, None
+        if proposal.code is not None:
+            digest = code_hash(proposal.code)
+            duplicate_of = self._claimed.get(digest)
+            if duplicate_of is not None:
+                status, reason = Status.DUPLICATE, f"same code as program {duplicate_of[:12]}"
+            else:
+                self._claimed[digest] = program_id
+                evaluation = await self.executor.evaluate(proposal.code)
+                status, reason = evaluation.status, evaluation.reason
+                if status is Status.EVALUATOR_ERROR:
+                    status, reason = Status.ERROR, f"evaluator failed: {reason}"
+        code = proposal.code if proposal.code is not None else parent.code
+        llm_s = proposal.llm_seconds
+        eval_s = evaluation.seconds if evaluation else 0.0
+        program = Program(
+            id=program_id,
+            run_id=self.run_id,
+            iteration=k,
+            code=code,
+            island=island,
+            generation=parent.generation + 1,
+            status=status,
+            score=evaluation.score if evaluation else None,
+            metrics=evaluation.metrics if evaluation else {},
+            artifacts=evaluation.artifacts if evaluation else {},
+            reason=reason,
+            parent_id=parent.id,
+            inspiration_ids=tuple(p.id for p in inspirations),
+            diff=unified_diff(parent.code, code) if proposal.code is not None else "",
+            model=proposal.model,
+            mutation=proposal.mutation.value,
+            tokens_in=proposal.tokens_in,
+            tokens_out=proposal.tokens_out,
+            duplicate_of=duplicate_of,
+            created_at=time.time(),
+        )
+        cell = self.archive.cell_of(program) if program.ok else None
+        engine_s = max(0.0, time.monotonic() - started - llm_s - eval_s)
+        program = _replace(program, cell=cell, timings=Timings(llm_s, eval_s, engine_s))
+        self.store.add_program(program)
+        return program
+
+    async def _evaluate_initial(self) -> Program:
+        evaluation = await self.executor.evaluate(self.problem.initial_code)
+        program = Program(
+            id=uuid.uuid4().hex,
+            run_id=self.run_id,
+            iteration=0,
+            code=self.problem.initial_code,
+            island=0,
+            generation=0,
+            status=evaluation.status,
+            score=evaluation.score,
+            metrics=evaluation.metrics,
+            artifacts=evaluation.artifacts,
+            reason=evaluation.reason,
+            mutation="initial",
+            timings=Timings(evaluation=evaluation.seconds),
+            created_at=time.time(),
+        )
+        if program.ok:
+            program = _replace(program, cell=self.archive.cell_of(program))
+        self.store.add_program(program)
+        return program
+
+    def _record_calls(self, k: int, program_id: str, proposal: Proposal) -> None:
+        for a in proposal.attempts:
+            self.store.add_llm_call(
+                LLMCall(
+                    run_id=self.run_id,
+                    iteration=k,
+                    model=proposal.model,
+                    prompt=a.prompt,
+                    response=a.response,
+                    program_id=program_id,
+                    tokens_in=a.tokens_in,
+                    tokens_out=a.tokens_out,
+                    latency=a.latency,
+                    seed=a.seed,
+                    temperature=a.temperature,
+                    error=a.error,
+                )
+            )
+
+    def _evaluator_name(self) -> str:
+        ev = self.problem.evaluator
+        return str(ev.path) if ev.path else f"plugin {self.problem.config.evaluator.plugin}"
+
+    # signals ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _signals(self):
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig, handler in ((signal.SIGINT, self._on_interrupt), (signal.SIGTERM, self._on_term)):
+            try:
+                loop.add_signal_handler(sig, handler)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread (e.g. embedded in a notebook): no handler
+        try:
+            yield
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    def _on_interrupt(self) -> None:
+        if not self._stop_reason or not self._stop_reason.startswith("interrupted"):
+            self._stop_reason = "interrupted by the user"
+            self.listener(
+                Stopping(
+                    f"Ctrl-C: finishing {len(self._in_flight)} candidate(s) in flight "
+                    "(Ctrl-C again to abandon them)",
+                    len(self._in_flight),
+                )
+            )
+            return
+        self._on_term()
+
+    def _on_term(self) -> None:
+        self._stop_reason = "interrupted; in-flight candidates abandoned"
+        self._abandon = True
+        self.listener(Stopping(self._stop_reason, len(self._in_flight)))
+        for task in self._in_flight.values():
+            task.cancel()
+
+
+def _replace(program: Program, **changes: object) -> Program:
+    from dataclasses import replace
+
+    return replace(program, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,345 @@
+"""Executors: run the evaluator on a candidate, isolated, and turn what comes back into an
+``Evaluation``. The seam behind which later backends (containers, a cluster) plug in.
+
+The ``process`` backend starts ``sandbox/harness.py`` in its own process group and session,
+in a private temporary directory, with an allow-listed environment (no API keys), rlimits
+on memory, CPU time, file size and open files, no network where the kernel lets us
+(``unshare --net``), and GPUs handed out from a pool. On timeout, and after every
+evaluation, the whole process group is killed. Never threads for untrusted code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from evolve.config import SandboxConfig
+from evolve.evaluation.gpus import GpuPool
+from evolve.evaluation.result import Status
+from evolve.problem import EvaluatorTarget
+from evolve.resources import harness_path
+
+_PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_EXTENSION = {
+    "python": ".py",
+    "c": ".c",
+    "cpp": ".cpp",
+    "cuda": ".cu",
+    "rust": ".rs",
+    "go": ".go",
+    "javascript": ".js",
+    "typescript": ".ts",
+    "java": ".java",
+}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation produced, already judged: status, primary score, metrics, output."""
+
+    status: Status
+    score: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    seconds: float = 0.0
+
+
+class Executor(Protocol):
+    """Anything that can evaluate program text: the narrow seam for sandbox backends."""
+
+    async def evaluate(self, code: str) -> Evaluation: ...
+
+
+class ProcessExecutor:
+    """Evaluate in a local child process group with rlimits and a scrubbed environment."""
+
+    def __init__(
+        self,
+        evaluator: EvaluatorTarget,
+        sandbox: SandboxConfig,
+        primary_metric: str,
+        language: str = "python",
+        gpu_pool: GpuPool | None = None,
+    ) -> None:
+        self.evaluator = evaluator
+        self.sandbox = sandbox
+        self.primary_metric = primary_metric
+        self.language = language
+        self.gpu_pool = gpu_pool if gpu_pool is not None else GpuPool.detect()
+        self._net_prefix = _network_isolation() if not sandbox.network else []
+        self.network_isolated = bool(self._net_prefix) or sandbox.network
+        if sandbox.gpus > self.gpu_pool.size:
+            self.gpu_problem = (
+                f"the problem asks for {sandbox.gpus} GPU(s) per evaluation but "
+                f"{self.gpu_pool.size} are visible on this machine"
+            )
+        else:
+            self.gpu_problem = ""
+
+    async def evaluate(self, code: str) -> Evaluation:
+        if self.gpu_problem:
+            return Evaluation(Status.ERROR, None, reason=self.gpu_problem)
+        started = time.monotonic()
+        async with self.gpu_pool.lease(self.sandbox.gpus) as devices:
+            raw, output = await self._run(code, devices)
+        seconds = time.monotonic() - started
+        return judge(raw, output, self.primary_metric, seconds)
+
+    async def _run(self, code: str, devices: list[int]) -> tuple[dict | None, dict[str, str]]:
+        workdir = Path(tempfile.mkdtemp(prefix="evolve-eval-"))
+        read_fd, write_fd = os.pipe()
+        proc = None
+        try:
+            program = workdir / ("program" + _EXTENSION.get(self.language, ".txt"))
+            program.write_text(code, encoding="utf-8")
+            spec = self._spec(program, write_fd)
+            spec_file = workdir / ".evolve-spec.json"
+            spec_file.write_text(json.dumps(spec), encoding="utf-8")
+            cmd = [*self._net_prefix, sys.executable, "-I", str(harness_path()), str(spec_file)]
+            proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                cwd=workdir,
+                env=self._env(workdir, devices),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+            )
+            os.close(write_fd)
+            write_fd = -1
+            cap = self.sandbox.max_output_bytes
+            out, err, res = _Capped(cap), _Capped(cap), _Capped(16 * 1024 * 1024)
+            reads = asyncio.ensure_future(
+                asyncio.gather(
+                    out.drain_stream(proc.stdout),
+                    err.drain_stream(proc.stderr),
+                    res.drain_fd(read_fd),
+                )
+            )
+            timed_out = False
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=self.sandbox.timeout)
+            except TimeoutError:
+                timed_out = True
+            _kill_group(proc.pid)
+            await proc.wait()
+            try:  # a process that left the group may still hold the pipes open
+                await asyncio.wait_for(asyncio.shield(reads), timeout=2.0)
+            except TimeoutError:
+                reads.cancel()
+                err.note(
+                    "[a process that escaped the evaluation's process group kept its "
+                    "output open; output cut here]"
+                )
+            output = {"stdout": out.text(), "stderr": err.text()}
+            if timed_out:
+                return {"kind": "timeout"}, output
+            return _parse_result(bytes(res.data), proc.returncode), output
+        finally:
+            if proc is not None:
+                _kill_group(proc.pid)  # whatever the candidate left running
+                if proc.returncode is None:
+                    await proc.wait()
+            if write_fd >= 0:
+                os.close(write_fd)
+            os.close(read_fd)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _spec(self, program: Path, result_fd: int) -> dict:
+        limits = {
+            "memory_bytes": self.sandbox.memory_mb * 1024 * 1024,
+            "cpu_seconds": max(1, math.ceil(self.sandbox.timeout * self.sandbox.cpus)) + 1,
+            "file_bytes": 256 * 1024 * 1024,
+            "open_files": 512,
+        }
+        return {
+            "program_path": str(program),
+            "evaluator_path": str(self.evaluator.path) if self.evaluator.path else None,
+            "evaluator_module": self.evaluator.module,
+            "function": self.evaluator.function,
+            "options": dict(self.evaluator.options),
+            "result_fd": result_fd,
+            "limits": limits,
+        }
+
+    def _env(self, workdir: Path, devices: list[int]) -> dict[str, str]:
+        env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        threads = str(self.sandbox.cpus)
+        env.update(
+            HOME=str(workdir),
+            TMPDIR=str(workdir),
+            PYTHONHASHSEED="0",
+            PYTHONDONTWRITEBYTECODE="1",
+            OMP_NUM_THREADS=threads,
+            OPENBLAS_NUM_THREADS=threads,
+            MKL_NUM_THREADS=threads,
+            CUDA_VISIBLE_DEVICES=",".join(str(d) for d in devices),
+        )
+        return env
+
+
+def judge(raw: dict | None, output: dict[str, str], primary: str, seconds: float) -> Evaluation:
+    """Decide the status and score of one evaluation from the harness's message."""
+    artifacts = {k: v for k, v in output.items() if v}
+    if raw is None or raw.get("kind") == "no_result":
+        reason = (raw or {}).get("error", "the evaluation produced no result")
+        return Evaluation(Status.ERROR, None, artifacts=artifacts, reason=reason, seconds=seconds)
+    kind = raw.get("kind")
+    if kind == "timeout":
+        return Evaluation(
+            Status.TIMEOUT,
+            None,
+            artifacts=artifacts,
+            seconds=seconds,
+            reason=f"timed out after {seconds:.1f}s; the process group was killed",
+        )
+    if kind in ("error", "evaluator_error"):
+        if raw.get("traceback"):
+            artifacts["traceback"] = raw["traceback"]
+        status = Status.ERROR if kind == "error" else Status.EVALUATOR_ERROR
+        return Evaluation(
+            status, None, artifacts=artifacts, reason=raw.get("error", "?"), seconds=seconds
+        )
+    metrics = {k: (float("nan") if v is None else float(v)) for k, v in raw["metrics"].items()}
+    artifacts.update({f"evaluator:{k}": v for k, v in raw.get("artifacts", {}).items()})
+    bad = raw.get("bad_metrics", {})
+    for key, why in bad.items():
+        if key not in metrics:
+            artifacts[f"metric:{key}"] = why
+    if primary in bad:
+        return Evaluation(
+            Status.ERROR,
+            None,
+            metrics,
+            artifacts,
+            seconds=seconds,
+            reason=f"primary metric {primary!r} is {bad[primary]}",
+        )
+    if primary not in metrics:
+        names = ", ".join(sorted(metrics)) or "none"
+        return Evaluation(
+            Status.ERROR,
+            None,
+            metrics,
+            artifacts,
+            seconds=seconds,
+            reason=f"the evaluator returned no {primary!r} metric (it returned: {names})",
+        )
+    return Evaluation(Status.OK, metrics[primary], metrics, artifacts, seconds=seconds)
+
+
+def _parse_result(data: bytes, returncode: int | None) -> dict:
+    if not data:
+        how = _describe_exit(returncode)
+        return {"kind": "no_result", "error": f"the evaluation {how} without reporting a result"}
+    try:
+        message = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {"kind": "no_result", "error": "the evaluation reported a malformed result"}
+    if not isinstance(message, dict) or message.get("kind") not in (
+        "ok",
+        "error",
+        "evaluator_error",
+    ):
+        return {"kind": "no_result", "error": "the evaluation reported a malformed result"}
+    if message["kind"] == "ok" and not isinstance(message.get("metrics"), dict):
+        return {"kind": "no_result", "error": "the evaluation reported a malformed result"}
+    return message
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "ended"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (memory limit?)" if name in ("SIGKILL", "SIGSEGV") else ""
+        hint = " (CPU time limit)" if name == "SIGXCPU" else hint
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code}"
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
+        os.killpg(pgid, signal.SIGKILL)
+
+
+class _Capped:
+    """Collects a stream's first ``cap`` bytes and drains (and counts) the rest."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.data = bytearray()
+        self.dropped = 0
+        self.notes: list[str] = []
+
+    def _take(self, chunk: bytes) -> None:
+        room = self.cap - len(self.data)
+        self.data.extend(chunk[: max(0, room)])
+        self.dropped += max(0, len(chunk) - max(0, room))
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def text(self) -> str:
+        text = self.data.decode("utf-8", errors="replace")
+        if self.dropped:
+            text += f"\n[... {self.dropped} more bytes not kept]"
+        return "\n".join([text, *self.notes]) if self.notes else text
+
+    async def drain_stream(self, stream: asyncio.StreamReader | None) -> None:
+        if stream is None:
+            return
+        while chunk := await stream.read(65536):
+            self._take(chunk)
+
+    async def drain_fd(self, fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        protocol = asyncio.StreamReaderProtocol(reader)
+        pipe = os.fdopen(os.dup(fd), "rb", 0)
+        transport, _ = await loop.connect_read_pipe(lambda: protocol, pipe)
+        try:
+            await self.drain_stream(reader)
+        finally:
+            transport.close()
+
+
+_NET_PROBE: list[str] | None = None
+
+
+def _network_isolation() -> list[str]:
+    """``["unshare", "--net", "--"]`` when this kernel lets us drop the network, else []."""
+    global _NET_PROBE
+    if _NET_PROBE is None:
+        tool = shutil.which("unshare")
+        ok = False
+        if tool:
+            try:
+                ok = (
+                    subprocess.run(
+                        [tool, "--net", "--", "true"], capture_output=True, timeout=10
+                    ).returncode
+                    == 0
+                )
+            except (OSError, subprocess.TimeoutExpired):
+                ok = False
+        _NET_PROBE = [tool, "--net", "--"] if ok and tool else []
+    return list(_NET_PROBE)

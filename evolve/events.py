@@ -1,0 +1,49 @@
+"""Events the Controller emits while a run goes: the progress display (and later the UI)
+subscribe to them. Frozen dataclasses; a listener must not block."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from evolve.program import Program
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    problem: str
+    total: int
+    already_done: int
+    models: tuple[str, ...]
+    initial: Program
+
+
+@dataclass(frozen=True)
+class CandidateDone:
+    """A candidate was evaluated (or rejected) and committed to the Store."""
+
+    program: Program
+    done: int
+    total: int
+    best: Program | None
+    new_best: bool
+
+
+@dataclass(frozen=True)
+class Stopping:
+    reason: str
+    in_flight: int
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: str
+    status: str
+    message: str
+    best: Program | None
+    done: int
+
+
+Event = RunStarted | CandidateDone | Stopping | RunFinished
+Listener = Callable[[Event], None]

@@ -1,0 +1,1 @@
+"""Language models: one client per provider behind one small interface, and the ensemble."""

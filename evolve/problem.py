@@ -1,0 +1,177 @@
+"""Loading a problem: find its file, validate it, read the initial program and its blocks.
+
+``PROBLEM`` on the command line is a ``problem.toml`` path, its folder, or the name of a
+bundled problem. Every mistake becomes a ``UserError`` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from evolve.code.blocks import BlockError, Blocks, language_for, split
+from evolve.config import ProblemConfig
+from evolve.errors import UserError
+from evolve.resources import bundled_problems
+
+PROBLEM_FILE = "problem.toml"
+PLUGIN_GROUP = "evolve.evaluators"
+
+
+@dataclass(frozen=True)
+class EvaluatorTarget:
+    """Where the evaluation function lives: a file path, or an importable module."""
+
+    function: str
+    path: Path | None = None
+    module: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A validated problem, ready to run."""
+
+    config: ProblemConfig
+    file: Path
+    initial_code: str
+    language: str
+    blocks: Blocks
+    evaluator: EvaluatorTarget
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def root(self) -> Path:
+        return self.file.parent
+
+    @property
+    def maximize(self) -> bool:
+        return self.config.evaluator.direction.value == "maximize"
+
+
+def find_problem_file(spec: str) -> Path:
+    """The problem.toml that ``spec`` (a path, a folder or a bundled name) refers to."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        candidate = path / PROBLEM_FILE
+        if not candidate.is_file():
+            raise UserError(f"{path}: folder has no {PROBLEM_FILE} (write one, see README)")
+        return candidate.resolve()
+    if path.is_file():
+        return path.resolve()
+    bundled = bundled_problems()
+    if spec in bundled:
+        return bundled[spec] / PROBLEM_FILE
+    names = ", ".join(sorted(bundled)) or "none"
+    raise UserError(
+        f"{spec}: no such problem file or folder, and no bundled problem by that name "
+        f"(bundled: {names})"
+    )
+
+
+def load_problem(spec: str, overrides: dict[str, Any] | None = None) -> Problem:
+    """Find, parse and validate a problem; ``overrides`` (dotted keys) are command-line flags."""
+    file = find_problem_file(spec)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{file}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{file}: cannot read: {exc}") from None
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    config = validate_config(raw, file)
+    return problem_from_config(config, file)
+
+
+def validate_config(raw: dict[str, Any], file: Path) -> ProblemConfig:
+    try:
+        return ProblemConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(f"{file}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first validation error as 'key: what is wrong (got X)'."""
+    errors = exc.errors()
+    err = errors[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        msg = f"unknown key '{loc}' (check the spelling; see README for the keys a problem takes)"
+    elif kind == "missing":
+        msg = f"missing required key '{loc}'"
+    else:
+        text = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        msg = f"{loc or 'problem'}: {text}{shown}"
+    more = len(errors) - 1
+    return msg + (f"; and {more} more error{'s' if more > 1 else ''}" if more else "")
+
+
+def problem_from_config(config: ProblemConfig, file: Path) -> Problem:
+    root = file.parent
+    initial = (root / config.initial_program).resolve()
+    if not initial.is_file():
+        raise UserError(f"{file}: initial_program: file {initial} does not exist")
+    try:
+        code = initial.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{file}: initial_program: cannot read {initial}: {exc}") from None
+    language = config.language or language_for(initial)
+    try:
+        blocks = split(code, language)
+    except BlockError as exc:
+        raise UserError(f"{initial}: {exc}") from None
+    return Problem(
+        config=config,
+        file=file,
+        initial_code=code,
+        language=language,
+        blocks=blocks,
+        evaluator=_evaluator_target(config, file),
+    )
+
+
+def _evaluator_target(config: ProblemConfig, file: Path) -> EvaluatorTarget:
+    ev = config.evaluator
+    options = tuple(sorted(ev.options.items()))
+    if ev.path is not None:
+        path = (file.parent / ev.path).resolve()
+        if not path.is_file():
+            raise UserError(f"{file}: evaluator.path: file {path} does not exist")
+        if path.suffix != ".py":
+            raise UserError(f"{file}: evaluator.path: {path.name} is not a Python file (.py)")
+        return EvaluatorTarget(function=ev.function, path=path, options=options)
+    assert ev.plugin is not None
+    found = {e.name: e for e in entry_points(group=PLUGIN_GROUP)}
+    if ev.plugin not in found:
+        names = ", ".join(sorted(found)) or "none installed"
+        raise UserError(
+            f"{file}: evaluator.plugin: no evaluator plugin named {ev.plugin!r} "
+            f"(installed: {names})"
+        )
+    value = found[ev.plugin].value
+    module, _, attr = value.partition(":")
+    return EvaluatorTarget(function=attr or ev.function, module=module, options=options)
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[leaf] = value

@@ -1,0 +1,230 @@
+"""The Proposer: from a parent and inspirations, ask one model of the ensemble for a child.
+
+Three mutation styles, chosen per model: SEARCH/REPLACE diffs and full rewrites for chat
+models, versioned-function completions for base models. Whatever the style, the child must
+keep every line outside the EVOLVE-BLOCKs, parse (for Python), and differ from its parent;
+an unusable answer is retried (``llm.attempts``) with a new sampling seed, and every call is
+recorded, failed or not.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import time
+from dataclasses import dataclass, field
+
+from evolve.code.blocks import Blocks, check_preserved, split
+from evolve.code.diff import apply_edits, parse_edits
+from evolve.code.names import undefined_names
+from evolve.code.versions import (
+    CompletionError,
+    build_prompt,
+    region_from_completion,
+    stop_sequences,
+)
+from evolve.config import MutationStyle
+from evolve.llm.base import LLMError, LLMRequest, LLMResponse
+from evolve.llm.ensemble import Member
+from evolve.problem import Problem
+from evolve.program import Program
+from evolve.prompts import chat_prompt, extract_code_block
+
+DEFAULT_HINTS = (
+    ".",
+    " with more iterations.",
+    " that refines the best solution found so far.",
+    " with different constants.",
+    " that tries a new idea.",
+    " with a better strategy.",
+    " that is simpler.",
+)
+
+_CONTEXT_CHARS = 2500
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One model call of a proposal, for the record."""
+
+    prompt: str
+    response: str
+    seed: int
+    temperature: float
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A child program, or why there is none; and the calls it took."""
+
+    code: str | None
+    reason: str
+    model: str
+    mutation: MutationStyle
+    attempts: tuple[Attempt, ...] = field(default_factory=tuple)
+
+    @property
+    def llm_seconds(self) -> float:
+        return sum(a.latency for a in self.attempts)
+
+    @property
+    def tokens_in(self) -> int:
+        return sum(a.tokens_in for a in self.attempts)
+
+    @property
+    def tokens_out(self) -> int:
+        return sum(a.tokens_out for a in self.attempts)
+
+
+class Proposer:
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.hints = tuple(problem.config.llm.hints or DEFAULT_HINTS)
+
+    async def propose(
+        self, parent: Program, inspirations: list[Program], member: Member, rng: random.Random
+    ) -> Proposal:
+        attempts: list[Attempt] = []
+        reason = ""
+        for _ in range(self.problem.config.llm.attempts):
+            seed = rng.randrange(2**31 - 1)
+            prompt, system, stop, finish = self._prompt(parent, inspirations, member, rng)
+            request = LLMRequest(
+                prompt=prompt,
+                system=system,
+                temperature=member.temperature,
+                max_tokens=member.max_tokens,
+                seed=seed,
+                stop=stop,
+            )
+            shown = prompt if not system else f"SYSTEM:\n{system}\n\nUSER:\n{prompt}"
+            started = time.monotonic()
+            try:
+                response: LLMResponse = await member.client.complete(request)
+            except LLMError as exc:
+                reason = f"LLM call failed: {exc}"
+                attempts.append(
+                    Attempt(
+                        shown,
+                        "",
+                        seed,
+                        member.temperature,
+                        latency=time.monotonic() - started,
+                        error=str(exc),
+                    )
+                )
+                continue
+            # Wall time, queueing for the model included: that is time spent on the LLM.
+            attempts.append(
+                Attempt(
+                    shown,
+                    response.text,
+                    seed,
+                    member.temperature,
+                    response.tokens_in,
+                    response.tokens_out,
+                    time.monotonic() - started,
+                )
+            )
+            code, reason = finish(response.text)
+            if code is not None:
+                return Proposal(code, "", member.spec, member.mutation, tuple(attempts))
+        return Proposal(None, reason, member.spec, member.mutation, tuple(attempts))
+
+    def _prompt(
+        self, parent: Program, inspirations: list[Program], member: Member, rng: random.Random
+    ):
+        problem = self.problem
+        language = problem.language
+        parent_blocks = split(parent.code, language)
+        if member.mutation is MutationStyle.COMPLETION:
+            index = rng.randrange(len(parent_blocks.regions))
+            older = self._older_regions(parent, inspirations, index)
+            hint = rng.choice(self.hints)
+            prompt = build_prompt(
+                problem.config.prompt,
+                _context(parent_blocks, index),
+                parent_blocks.regions[index],
+                older,
+                language,
+                hint=hint,
+            )
+
+            def finish(text: str) -> tuple[str | None, str]:
+                try:
+                    region = region_from_completion(prompt, text, parent_blocks.regions[index])
+                except CompletionError as exc:
+                    return None, str(exc)
+                regions = list(parent_blocks.regions)
+                regions[index] = region
+                return self._check(parent, parent_blocks, parent_blocks.join(regions))
+
+            return prompt.text, "", tuple(stop_sequences(prompt)), finish
+        direction = problem.config.evaluator.direction.value
+        system, user = chat_prompt(
+            problem.config.prompt,
+            parent,
+            inspirations,
+            member.mutation,
+            language,
+            problem.config.evaluator.primary_metric,
+            direction,
+        )
+
+        def finish_chat(text: str) -> tuple[str | None, str]:
+            if member.mutation is MutationStyle.DIFF:
+                outcome = apply_edits(parent.code, parse_edits(text))
+                if outcome.failures:
+                    return None, "diff did not apply: " + "; ".join(outcome.failures)
+                return self._check(parent, parent_blocks, outcome.code)
+            code = extract_code_block(text)
+            if code is None:
+                return None, "the answer has no fenced code block"
+            return self._check(parent, parent_blocks, code)
+
+        return user, system, (), finish_chat
+
+    def _older_regions(self, parent: Program, inspirations: list[Program], index: int) -> list[str]:
+        """Regions of the inspirations, worst first, skipping copies of the parent's."""
+        language = self.problem.language
+        scored = [p for p in inspirations if p.ok]
+        scored.sort(key=lambda p: p.score if self.problem.maximize else -p.score)  # type: ignore[operator]
+        regions: list[str] = []
+        parent_region = split(parent.code, language).regions[index]
+        for p in scored:
+            region = split(p.code, language).regions[index]
+            if region != parent_region and region not in regions:
+                regions.append(region)
+        return regions
+
+    def _check(self, parent: Program, parent_blocks: Blocks, code: str) -> tuple[str | None, str]:
+        language = self.problem.language
+        problem_text = check_preserved(parent_blocks, code, language)
+        if problem_text:
+            return None, problem_text
+        if code == parent.code:
+            return None, "the answer does not change the program"
+        if language == "python":
+            try:
+                ast.parse(code)
+            except SyntaxError as exc:
+                return None, f"syntax error: {exc.msg} (line {exc.lineno})"
+            new_names = undefined_names(code) - undefined_names(parent.code)
+            if new_names:
+                return None, f"uses undefined name(s): {', '.join(sorted(new_names))}"
+        return code, ""
+
+
+def _context(blocks: Blocks, index: int) -> str:
+    """The fixed code before region ``index`` (imports, helpers), without marker lines."""
+    text = "".join(blocks.fixed[: index + 1])
+    lines = [ln for ln in text.splitlines() if "EVOLVE-BLOCK" not in ln]
+    context = "\n".join(lines).strip()
+    if len(context) > _CONTEXT_CHARS:
+        context = context[-_CONTEXT_CHARS:]
+        context = context[context.find("\n") + 1 :]
+    return context

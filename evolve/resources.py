@@ -1,0 +1,33 @@
+"""Where the files that ship with evolve live: bundled problems and the sandbox harness.
+
+From a source checkout (``pip install -e .``) they are the repository's top-level
+``problems/`` and ``sandbox/`` folders; from a wheel, copies under ``evolve/_bundled``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def bundled_dir(name: str) -> Path:
+    """The folder ``name`` (problems, sandbox, evaluators) that ships with evolve."""
+    for candidate in (_PACKAGE / "_bundled" / name, _PACKAGE.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"evolve is installed without its {name}/ folder")
+
+
+def bundled_problems() -> dict[str, Path]:
+    """Bundled problem names -> their folders."""
+    try:
+        root = bundled_dir("problems")
+    except FileNotFoundError:
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if (p / "problem.toml").is_file()}
+
+
+def harness_path() -> Path:
+    """The script that runs an evaluator inside the sandbox (stdlib only)."""
+    return bundled_dir("sandbox") / "harness.py"

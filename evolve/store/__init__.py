@@ -1,0 +1,1 @@
+"""Persistence: the lineage database, the single source of truth of a run."""

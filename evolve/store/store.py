@@ -1,0 +1,320 @@
+"""The Store: every run, candidate and LLM call, committed as soon as it exists.
+
+In-memory archives are caches rebuilt from here, so resuming is exact and a crash loses
+only what was in flight. Any SQLAlchemy URL works; a plain path means SQLite, which is put
+in WAL mode so readers (``evolve runs``, the UI) never block the writer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import sessionmaker
+
+from evolve.errors import UserError
+from evolve.evaluation.result import Status
+from evolve.program import LLMCall, Program, Timings
+from evolve.store.models import Base, LLMCallRow, ProgramRow, RunRow
+
+DEFAULT_DB = "evolve.db"
+
+
+def resolve_db_url(db: str | None) -> str:
+    """``--db`` value, else ``$EVOLVE_DB``, else ./evolve.db; a path becomes a SQLite URL."""
+    value = db or os.environ.get("EVOLVE_DB") or DEFAULT_DB
+    if "://" in value:
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise UserError(f"--db {value!r} is not a valid database URL ({exc})") from None
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    problem: str
+    problem_path: str
+    config: dict[str, Any]
+    seed: int
+    status: str
+    message: str
+    created_at: float
+    updated_at: float
+
+
+class Store:
+    """Runs, programs and LLM calls in a SQL database (SQLite by default)."""
+
+    def __init__(self, url: str, *, must_exist: bool = False) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        if self._sqlite and parsed.database and parsed.database != ":memory:":
+            path = Path(parsed.database)
+            if must_exist and not path.exists():
+                raise UserError(f"no database at {path} (give --db PATH or set EVOLVE_DB)")
+            if not path.parent.exists():
+                raise UserError(
+                    f"cannot create database {path}: folder {path.parent} does not exist"
+                )
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except (ArgumentError, ImportError) as exc:
+            raise UserError(f"cannot open database {url}: {exc}") from None
+        if self._sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            Base.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise UserError(f"cannot open database {url}: {exc.orig}") from None
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # runs -----------------------------------------------------------------
+    def create_run(self, problem: str, problem_path: str, config: dict[str, Any], seed: int) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        with self._session.begin() as s:
+            s.add(
+                RunRow(
+                    id=run_id,
+                    problem=problem,
+                    problem_path=problem_path,
+                    config=config,
+                    seed=seed,
+                    status="running",
+                    message="",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return run_id
+
+    def set_run_status(self, run_id: str, status: str, message: str = "") -> None:
+        with self._session.begin() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise UserError(f"no run {run_id!r} in {self.url}")
+            row.status, row.message, row.updated_at = status, message, time.time()
+
+    def update_run_config(self, run_id: str, config: dict[str, Any]) -> None:
+        with self._session.begin() as s:
+            row = s.get(RunRow, run_id)
+            if row is not None:
+                row.config, row.updated_at = config, time.time()
+
+    def run(self, run_id: str) -> RunInfo:
+        """A run by id or unique id prefix."""
+        with self._session() as s:
+            rows = s.scalars(select(RunRow).where(RunRow.id.startswith(run_id)).limit(2)).all()
+        if not rows:
+            raise UserError(f"no run {run_id!r} in {self.url} (see `evolve runs`)")
+        if len(rows) > 1:
+            raise UserError(f"run id prefix {run_id!r} is ambiguous: give more characters")
+        return _run_info(rows[0])
+
+    def runs(self) -> list[RunInfo]:
+        with self._session() as s:
+            rows = s.scalars(select(RunRow).order_by(RunRow.created_at)).all()
+        return [_run_info(r) for r in rows]
+
+    # programs -------------------------------------------------------------
+    def add_program(self, p: Program) -> None:
+        """Commit one candidate now: killing the process later cannot lose it."""
+        with self._session.begin() as s:
+            s.add(
+                ProgramRow(
+                    id=p.id,
+                    run_id=p.run_id,
+                    iteration=p.iteration,
+                    code=p.code,
+                    code_hash=p.code_hash,
+                    parent_id=p.parent_id,
+                    inspiration_ids=list(p.inspiration_ids),
+                    island=p.island,
+                    generation=p.generation,
+                    status=p.status.value,
+                    reason=p.reason,
+                    score=p.score,
+                    metrics=_finite(p.metrics),
+                    artifacts=dict(p.artifacts),
+                    cell=list(p.cell) if p.cell is not None else None,
+                    diff=p.diff,
+                    model=p.model,
+                    mutation=p.mutation,
+                    tokens_in=p.tokens_in,
+                    tokens_out=p.tokens_out,
+                    llm_seconds=p.timings.llm,
+                    eval_seconds=p.timings.evaluation,
+                    engine_seconds=p.timings.engine,
+                    duplicate_of=p.duplicate_of,
+                    created_at=p.created_at or time.time(),
+                )
+            )
+
+    def programs(self, run_id: str) -> list[Program]:
+        """All candidates of a run, in iteration order."""
+        return list(self.iter_programs(run_id))
+
+    def iter_programs(self, run_id: str) -> Iterator[Program]:
+        with self._session() as s:
+            stmt = (
+                select(ProgramRow).where(ProgramRow.run_id == run_id).order_by(ProgramRow.iteration)
+            )
+            for row in s.scalars(stmt):
+                yield _program(row)
+
+    def program(self, program_id: str) -> Program:
+        """A program by id or unique id prefix."""
+        with self._session() as s:
+            stmt = select(ProgramRow).where(ProgramRow.id.startswith(program_id)).limit(2)
+            rows = s.scalars(stmt).all()
+        if not rows:
+            raise UserError(f"no program {program_id!r} in {self.url}")
+        if len(rows) > 1:
+            raise UserError(f"program id prefix {program_id!r} is ambiguous: give more characters")
+        return _program(rows[0])
+
+    def find_evaluated(self, run_id: str, code_hash: str) -> Program | None:
+        """The evaluated program of this run with this code, if any."""
+        with self._session() as s:
+            stmt = (
+                select(ProgramRow)
+                .where(ProgramRow.run_id == run_id, ProgramRow.code_hash == code_hash)
+                .where(
+                    ProgramRow.status.in_(
+                        [Status.OK.value, Status.ERROR.value, Status.TIMEOUT.value]
+                    )
+                )
+                .order_by(ProgramRow.iteration)
+                .limit(1)
+            )
+            row = s.scalars(stmt).first()
+        return _program(row) if row is not None else None
+
+    def best(self, run_id: str, maximize: bool, top: int = 1) -> list[Program]:
+        order = ProgramRow.score.desc() if maximize else ProgramRow.score.asc()
+        with self._session() as s:
+            stmt = (
+                select(ProgramRow)
+                .where(ProgramRow.run_id == run_id, ProgramRow.status == Status.OK.value)
+                .where(ProgramRow.score.is_not(None))
+                .order_by(order, ProgramRow.iteration)
+                .limit(top)
+            )
+            return [_program(r) for r in s.scalars(stmt)]
+
+    def count_programs(self, run_id: str) -> int:
+        with self._session() as s:
+            return s.scalar(select(func.count()).where(ProgramRow.run_id == run_id)) or 0
+
+    # LLM calls ------------------------------------------------------------
+    def add_llm_call(self, call: LLMCall) -> None:
+        with self._session.begin() as s:
+            s.add(
+                LLMCallRow(
+                    run_id=call.run_id,
+                    program_id=call.program_id,
+                    iteration=call.iteration,
+                    model=call.model,
+                    prompt=call.prompt,
+                    response=call.response,
+                    tokens_in=call.tokens_in,
+                    tokens_out=call.tokens_out,
+                    latency=call.latency,
+                    seed=call.seed,
+                    temperature=call.temperature,
+                    error=call.error,
+                    created_at=time.time(),
+                )
+            )
+
+    def llm_calls(self, run_id: str) -> list[LLMCall]:
+        with self._session() as s:
+            stmt = select(LLMCallRow).where(LLMCallRow.run_id == run_id).order_by(LLMCallRow.id)
+            return [
+                LLMCall(
+                    run_id=r.run_id,
+                    iteration=r.iteration,
+                    model=r.model,
+                    prompt=r.prompt,
+                    response=r.response,
+                    program_id=r.program_id,
+                    tokens_in=r.tokens_in,
+                    tokens_out=r.tokens_out,
+                    latency=r.latency,
+                    seed=r.seed,
+                    temperature=r.temperature,
+                    error=r.error,
+                )
+                for r in s.scalars(stmt)
+            ]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
+    """JSON has no NaN or infinity: store them as null."""
+    return {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
+
+
+def _run_info(r: RunRow) -> RunInfo:
+    return RunInfo(
+        id=r.id,
+        problem=r.problem,
+        problem_path=r.problem_path,
+        config=r.config,
+        seed=r.seed,
+        status=r.status,
+        message=r.message,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _program(r: ProgramRow) -> Program:
+    return Program(
+        id=r.id,
+        run_id=r.run_id,
+        iteration=r.iteration,
+        code=r.code,
+        island=r.island,
+        generation=r.generation,
+        status=Status(r.status),
+        score=r.score,
+        metrics={k: (float("nan") if v is None else v) for k, v in (r.metrics or {}).items()},
+        artifacts=dict(r.artifacts or {}),
+        reason=r.reason,
+        parent_id=r.parent_id,
+        inspiration_ids=tuple(r.inspiration_ids or ()),
+        cell=tuple(r.cell) if r.cell is not None else None,
+        diff=r.diff,
+        model=r.model,
+        mutation=r.mutation,
+        tokens_in=r.tokens_in,
+        tokens_out=r.tokens_out,
+        timings=Timings(llm=r.llm_seconds, evaluation=r.eval_seconds, engine=r.engine_seconds),
+        duplicate_of=r.duplicate_of,
+        created_at=r.created_at,
+    )

@@ -1,0 +1,162 @@
+"""Runs one evaluation inside the sandbox and reports the result as JSON on a pipe.
+
+Started by the engine as ``python -I harness.py SPEC_JSON`` in a fresh process group with a
+private working directory and a scrubbed environment. It applies the resource limits to
+itself before any evaluator or candidate code is loaded, imports the evaluator (by file
+path or module name), calls it on the program, and writes exactly one JSON object to the
+file descriptor named in the spec. Standard library only, so it runs in any image.
+
+Result objects::
+
+    {"kind": "ok", "metrics": {...}, "artifacts": {...}}
+    {"kind": "error", "error": "one line", "traceback": "..."}           # evaluation raised
+    {"kind": "evaluator_error", "error": "one line", "traceback": "..."} # evaluator unusable
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import math
+import os
+import resource
+import sys
+import traceback
+from typing import Any
+
+MAX_ARTIFACT_CHARS = 20000
+
+
+def _limit(kind: int, value: int) -> None:
+    hard = resource.getrlimit(kind)[1]
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(kind, (value, value))
+
+
+def apply_limits(limits: dict[str, int]) -> None:
+    if limits.get("memory_bytes"):
+        _limit(resource.RLIMIT_AS, limits["memory_bytes"])
+    if limits.get("cpu_seconds"):
+        soft = limits["cpu_seconds"]
+        _hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        resource.setrlimit(
+            resource.RLIMIT_CPU, (soft, soft + 1 if _hard == resource.RLIM_INFINITY else _hard)
+        )
+    if limits.get("file_bytes"):
+        _limit(resource.RLIMIT_FSIZE, limits["file_bytes"])
+    if limits.get("open_files"):
+        _limit(resource.RLIMIT_NOFILE, limits["open_files"])
+    _limit(resource.RLIMIT_CORE, 0)
+
+
+def load_evaluator(spec: dict[str, Any]) -> Any:
+    if spec.get("evaluator_path"):
+        path = spec["evaluator_path"]
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        module_spec = importlib.util.spec_from_file_location("evolve_user_evaluator", path)
+        if module_spec is None or module_spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules["evolve_user_evaluator"] = module
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(spec["evaluator_module"])
+    function = getattr(module, spec["function"], None)
+    if not callable(function):
+        where = spec.get("evaluator_path") or spec.get("evaluator_module")
+        raise AttributeError(f"{where} has no function {spec['function']!r}")
+    return function
+
+
+def _number(value: Any) -> float | str:
+    """A metric as a float, or a description of why it is not a number."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, float):
+        return value
+    # numpy scalars and 0-d arrays, without importing numpy
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) in ((), None):
+        try:
+            inner = item()
+        except (TypeError, ValueError):
+            inner = None
+        if isinstance(inner, bool | int | float) and not isinstance(inner, complex):
+            return float(inner)
+    return f"not a number: {type(value).__name__} {str(value)[:80]!r}"
+
+
+def normalise(result: Any) -> dict[str, Any]:
+    """Turn a dict or an EvaluationResult-like object into the JSON result message."""
+    artifacts: dict[str, str] = {}
+    if isinstance(result, dict):
+        raw_metrics = result
+    elif hasattr(result, "metrics"):
+        raw_metrics = result.metrics
+        raw_artifacts = getattr(result, "artifacts", None) or {}
+        if not isinstance(raw_artifacts, dict):
+            raise TypeError("EvaluationResult.artifacts must be a dict of name -> text")
+        artifacts = {str(k): str(v)[:MAX_ARTIFACT_CHARS] for k, v in raw_artifacts.items()}
+    else:
+        raise TypeError(
+            f"the evaluator returned {type(result).__name__}; expected a dict of metrics "
+            "or an EvaluationResult"
+        )
+    if not isinstance(raw_metrics, dict):
+        raise TypeError("metrics must be a dict of name -> number")
+    metrics: dict[str, float | None] = {}
+    bad: dict[str, str] = {}
+    for key, value in raw_metrics.items():
+        number = _number(value)
+        if isinstance(number, str):
+            bad[str(key)] = number
+        elif math.isfinite(number):
+            metrics[str(key)] = number
+        else:
+            metrics[str(key)] = None
+            bad[str(key)] = repr(number)
+    return {"kind": "ok", "metrics": metrics, "bad_metrics": bad, "artifacts": artifacts}
+
+
+def _error(kind: str, exc: BaseException) -> dict[str, Any]:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    tb = traceback.format_exc()
+    return {
+        "kind": kind,
+        "error": (text[0] if text else type(exc).__name__)[:500],
+        "traceback": tb[-8000:],
+    }
+
+
+def main() -> None:
+    with open(sys.argv[1], encoding="utf-8") as fh:
+        spec = json.load(fh)
+    out = os.fdopen(int(spec["result_fd"]), "w", encoding="utf-8")
+    apply_limits(spec.get("limits", {}))
+    options = spec.get("options") or {}
+    try:
+        function = load_evaluator(spec)
+    except BaseException as exc:  # the evaluator is unusable: report it, whatever it raised
+        message = _error("evaluator_error", exc)
+    else:
+        try:
+            args = (spec["program_path"],)
+            result = function(*args, **options) if options else function(*args)
+            message = normalise(result)
+        except BaseException as exc:  # candidate code may raise anything, SystemExit included
+            message = _error("error", exc)
+    out.write(json.dumps(message, allow_nan=False))
+    out.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

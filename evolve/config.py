@@ -142,6 +142,9 @@ class LLMConfig(_Strict):
     """Seconds before one LLM call is abandoned."""
     attempts: Annotated[int, Field(ge=1, le=10)] = 2
     """Calls per proposal while the answer is unusable (unchanged, unparsable, not applicable)."""
+    continue_ratio: Annotated[float, Field(ge=0, le=1)] = 0.7
+    """Completion prompts: share of calls that give the model the start of the parent's body
+    (cut at a random line or token) to continue, instead of a whole new body."""
     hints: list[str] | None = None
     """Endings for the new version's docstring in completion prompts (e.g. " with more
     samples."); one is drawn per call. Default: a generic list."""

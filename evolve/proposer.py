@@ -19,6 +19,7 @@ from evolve.code.diff import apply_edits, parse_edits
 from evolve.code.names import undefined_names
 from evolve.code.versions import (
     CompletionError,
+    body_prefix,
     build_prompt,
     region_from_completion,
     stop_sequences,
@@ -145,6 +146,9 @@ class Proposer:
             index = rng.randrange(len(parent_blocks.regions))
             older = self._older_regions(parent, inspirations, index)
             hint = rng.choice(self.hints)
+            given = ""
+            if rng.random() < problem.config.llm.continue_ratio:
+                given = body_prefix(parent_blocks.regions[index], rng)
             prompt = build_prompt(
                 problem.config.prompt,
                 _context(parent_blocks, index),
@@ -152,6 +156,7 @@ class Proposer:
                 older,
                 language,
                 hint=hint,
+                given=given,
             )
 
             def finish(text: str) -> tuple[str | None, str]:

@@ -12,6 +12,7 @@ numbered region versions separated by comments.
 from __future__ import annotations
 
 import ast
+import random
 import re
 from dataclasses import dataclass
 
@@ -93,6 +94,8 @@ class CompletionPrompt:
     parts: FunctionParts | None
     version: int
     language: str
+    given: str = ""
+    """The start of the new version's body, written into the prompt for the model to continue."""
 
 
 def build_prompt(
@@ -102,12 +105,15 @@ def build_prompt(
     older_regions: list[str],
     language: str,
     hint: str = ".",
+    given: str = "",
 ) -> CompletionPrompt:
     """A completion prompt: ``older_regions`` (worst first), then the parent, then the new header.
 
     ``context`` is fixed code that the region relies on (imports, helpers), shown first.
     ``hint`` ends the new version's docstring (" with more samples."): a small push that
-    keeps a base model from copying the previous version verbatim.
+    keeps a base model from copying the previous version verbatim. ``given`` (see
+    ``body_prefix``) starts the new body with the parent's first lines, so the model rewrites
+    only the rest: a local change that stays coherent far more often than a whole new body.
     """
     parts = function_parts(parent_region) if language == "python" else None
     regions = [*older_regions, parent_region]
@@ -136,7 +142,9 @@ def build_prompt(
         chunks.append(
             header + f'{indent}"""Improved version of `{parts.name}_v{version - 1}`{hint}"""\n'
         )
-        return CompletionPrompt("".join(chunks), parts, version, language)
+        given = _rename(given, parts.name, f"{parts.name}_v{version}")
+        chunks.append(given)
+        return CompletionPrompt("".join(chunks), parts, version, language, given)
     mark = comment_prefix(language)
     chunks = []
     if task.strip():
@@ -150,6 +158,29 @@ def build_prompt(
     version = len(regions)
     chunks.append(f"{mark} Version {version}: improved version of version {version - 1}{hint}\n")
     return CompletionPrompt("".join(chunks), None, version, language)
+
+
+_CUT_RE = re.compile(r"(?<![\w.])(?:\d+(?:\.\d*)?(?:e-?\d+)?|[A-Za-z_]\w*)|[(\[=]")
+
+
+def body_prefix(region: str, rng: random.Random) -> str:
+    """The start of the region's function body, cut at a random line or token boundary.
+
+    Empty when the region is not a single Python function. The cut falls at the start of a
+    line or just before a name, a number, or after an opening bracket or ``=``, never inside
+    the docstring, so what the model is given is always the parent's own code.
+    """
+    parts = function_parts(region)
+    if parts is None or not parts.body.strip():
+        return ""
+    body = parts.body
+    cuts = [m.start() for m in re.finditer(r"^[ \t]*(?=\S)", body, re.MULTILINE)]
+    cuts = [c + len(body[c:]) - len(body[c:].lstrip(" \t")) for c in cuts]
+    tokens = [m.end() if m.group(0) in "([=" else m.start() for m in _CUT_RE.finditer(body)]
+    options = sorted(set(cuts + tokens))
+    if not options:
+        return ""
+    return body[: rng.choice(options)]
 
 
 def stop_sequences(prompt: CompletionPrompt) -> list[str]:
@@ -167,7 +198,7 @@ def region_from_completion(prompt: CompletionPrompt, completion: str, parent_reg
             raise CompletionError("the model returned an empty program")
         return text + "\n"
     parts = prompt.parts
-    body = _cut_at_top_level(completion)
+    body = _cut_at_top_level(prompt.given + completion)
     if not body.strip():
         raise CompletionError("the model's function body is empty")
     new_name = f"{parts.name}_v{prompt.version}"

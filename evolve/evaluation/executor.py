@@ -100,12 +100,16 @@ class ProcessExecutor:
 
     async def _run(self, code: str, devices: list[int]) -> tuple[dict | None, dict[str, str]]:
         workdir = Path(tempfile.mkdtemp(prefix="evolve-eval-"))
-        read_fd, write_fd = os.pipe()
+        # Our own pipes, not asyncio's: its Process.wait() also waits for the pipes to close,
+        # which a leftover grandchild holding them open would stretch to the full timeout.
+        pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, result
+        unclosed = {fd for pair in pipes for fd in pair}
         proc = None
+        readers: list[asyncio.Task[None]] = []
         try:
             program = workdir / ("program" + _EXTENSION.get(self.language, ".txt"))
             program.write_text(code, encoding="utf-8")
-            spec = self._spec(program, write_fd)
+            spec = self._spec(program, pipes[2][1])
             spec_file = workdir / ".evolve-spec.json"
             spec_file.write_text(json.dumps(spec), encoding="utf-8")
             cmd = [*self._net_prefix, sys.executable, "-I", str(harness_path()), str(spec_file)]
@@ -114,33 +118,29 @@ class ProcessExecutor:
                 cwd=workdir,
                 env=self._env(workdir, devices),
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(write_fd,),
+                stdout=pipes[0][1],
+                stderr=pipes[1][1],
+                pass_fds=(pipes[2][1],),
                 start_new_session=True,
             )
-            os.close(write_fd)
-            write_fd = -1
+            for _, write_end in pipes:
+                os.close(write_end)
+                unclosed.discard(write_end)
             cap = self.sandbox.max_output_bytes
             out, err, res = _Capped(cap), _Capped(cap), _Capped(16 * 1024 * 1024)
-            reads = asyncio.ensure_future(
-                asyncio.gather(
-                    out.drain_stream(proc.stdout),
-                    err.drain_stream(proc.stderr),
-                    res.drain_fd(read_fd),
-                )
-            )
+            readers = [
+                asyncio.create_task(sink.drain_fd(read_end))
+                for sink, (read_end, _) in zip((out, err, res), pipes, strict=True)
+            ]
             timed_out = False
             try:
                 await asyncio.wait_for(proc.wait(), timeout=self.sandbox.timeout)
             except TimeoutError:
                 timed_out = True
-            _kill_group(proc.pid)
+            _kill_group(proc.pid)  # whatever the candidate left running
             await proc.wait()
-            try:  # a process that left the group may still hold the pipes open
-                await asyncio.wait_for(asyncio.shield(reads), timeout=2.0)
-            except TimeoutError:
-                reads.cancel()
+            _, pending = await asyncio.wait(readers, timeout=2.0)
+            if pending:  # a process that left the group still holds a pipe open
                 err.note(
                     "[a process that escaped the evaluation's process group kept its "
                     "output open; output cut here]"
@@ -151,12 +151,15 @@ class ProcessExecutor:
             return _parse_result(bytes(res.data), proc.returncode), output
         finally:
             if proc is not None:
-                _kill_group(proc.pid)  # whatever the candidate left running
+                _kill_group(proc.pid)
                 if proc.returncode is None:
                     await proc.wait()
-            if write_fd >= 0:
-                os.close(write_fd)
-            os.close(read_fd)
+            for task in readers:
+                task.cancel()
+            if readers:
+                await asyncio.gather(*readers, return_exceptions=True)
+            for fd in unclosed:  # each exactly once: a number closed twice may be reused
+                os.close(fd)
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _spec(self, program: Path, result_fd: int) -> dict:

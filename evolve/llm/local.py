@@ -99,7 +99,7 @@ class LocalLlama:
                 temperature=request.temperature,
                 top_p=0.95,
                 top_k=64,
-                repeat_penalty=1.1,
+                repeat_penalty=1.0,  # a penalty breaks the copying that code edits need
                 seed=request.seed if request.seed is not None else -1,
                 stop=list(request.stop) or None,
             )

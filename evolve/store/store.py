@@ -120,7 +120,9 @@ class Store:
     def run(self, run_id: str) -> RunInfo:
         """A run by id or unique id prefix."""
         with self._session() as s:
-            rows = s.scalars(select(RunRow).where(RunRow.id.startswith(run_id)).limit(2)).all()
+            rows = s.scalars(
+                select(RunRow).where(RunRow.id.startswith(run_id, autoescape=True)).limit(2)
+            ).all()
         if not rows:
             raise UserError(f"no run {run_id!r} in {self.url} (see `evolve runs`)")
         if len(rows) > 1:
@@ -181,7 +183,11 @@ class Store:
     def program(self, program_id: str) -> Program:
         """A program by id or unique id prefix."""
         with self._session() as s:
-            stmt = select(ProgramRow).where(ProgramRow.id.startswith(program_id)).limit(2)
+            stmt = (
+                select(ProgramRow)
+                .where(ProgramRow.id.startswith(program_id, autoescape=True))
+                .limit(2)
+            )
             rows = s.scalars(stmt).all()
         if not rows:
             raise UserError(f"no program {program_id!r} in {self.url}")

@@ -1,0 +1,714 @@
+"""Tests for the process executor, the sandbox harness and the GPU pool.
+
+Every evaluation really runs: ``sandbox/harness.py`` in a child process group, with an
+evaluator written into ``tmp_path`` that runs the candidate and returns its metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from evolve.config import SandboxConfig
+from evolve.evaluation.executor import Evaluation, ProcessExecutor, judge
+from evolve.evaluation.gpus import GpuPool
+from evolve.evaluation.result import Status
+from evolve.problem import EvaluatorTarget
+
+# The candidate defines ``run()``; the evaluator runs the file and returns what run() returns
+# (a dict of metrics or an EvaluationResult).
+RUNNER = """
+import runpy
+
+def evaluate(program_path):
+    namespace = runpy.run_path(program_path, run_name="candidate")
+    return namespace["run"]()
+"""
+
+MakeExecutor = Callable[..., ProcessExecutor]
+
+
+@pytest.fixture
+def make_executor(tmp_path: Path) -> MakeExecutor:
+    counter = iter(range(1000))
+
+    def make(
+        evaluator: str = RUNNER,
+        *,
+        function: str = "evaluate",
+        gpu_pool: GpuPool | None = None,
+        **sandbox: object,
+    ) -> ProcessExecutor:
+        path = tmp_path / f"evaluator_{next(counter)}.py"
+        path.write_text(textwrap.dedent(evaluator), encoding="utf-8")
+        sandbox.setdefault("timeout", 20.0)
+        sandbox.setdefault("memory_mb", 1024)
+        return ProcessExecutor(
+            EvaluatorTarget(function=function, path=path),
+            SandboxConfig(**sandbox),
+            primary_metric="score",
+            gpu_pool=gpu_pool if gpu_pool is not None else GpuPool([]),
+        )
+
+    return make
+
+
+def evaluate(executor: ProcessExecutor, code: str) -> Evaluation:
+    return asyncio.run(executor.evaluate(textwrap.dedent(code)))
+
+
+def timed(executor: ProcessExecutor, code: str) -> tuple[Evaluation, float]:
+    start = time.monotonic()
+    result = evaluate(executor, code)
+    return result, time.monotonic() - start
+
+
+def process_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (PID 1 here may not reap orphans)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    for line in status.splitlines():
+        if line.startswith("State:"):
+            return line.split()[1] not in ("Z", "X")
+    return True
+
+
+def wait_gone(pid: int, seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not process_running(pid):
+            return True
+        time.sleep(0.05)
+    return not process_running(pid)
+
+
+@pytest.fixture
+def reap_pids() -> Iterator[list[int]]:
+    """Pids a test learned about: killed at teardown if a failing test left them running."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        if process_running(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, 9)
+
+
+# --- the ordinary path ------------------------------------------------------------------
+
+
+def test_ok_dict_of_metrics(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor(),
+        """
+        def run():
+            return {"score": 2.5, "speed": 7, "valid": True}
+        """,
+    )
+    assert result.status is Status.OK, result.reason
+    assert result.score == 2.5
+    assert result.metrics == {"score": 2.5, "speed": 7.0, "valid": 1.0}
+    assert result.reason == ""
+    assert result.seconds > 0
+
+
+def test_evaluation_result_artifacts_and_captured_output(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor(),
+        """
+        import sys
+        from evolve import EvaluationResult
+
+        def run():
+            print("hello from stdout")
+            print("warning on stderr", file=sys.stderr)
+            return EvaluationResult(
+                metrics={"score": 1.0}, artifacts={"feedback": "try harder", "n": 3}
+            )
+        """,
+    )
+    assert result.status is Status.OK, result.reason
+    assert result.score == 1.0
+    assert result.artifacts["evaluator:feedback"] == "try harder"
+    assert result.artifacts["evaluator:n"] == "3"
+    assert "hello from stdout" in result.artifacts["stdout"]
+    assert "warning on stderr" in result.artifacts["stderr"]
+    assert "feedback" not in result.artifacts
+
+
+def test_evaluator_options_are_passed(tmp_path: Path) -> None:
+    path = tmp_path / "opts.py"
+    path.write_text("def evaluate(program_path, factor):\n    return {'score': factor * 2}\n")
+    executor = ProcessExecutor(
+        EvaluatorTarget(function="evaluate", path=path, options=(("factor", 21),)),
+        SandboxConfig(timeout=20.0, memory_mb=1024),
+        primary_metric="score",
+        gpu_pool=GpuPool([]),
+    )
+    result = evaluate(executor, "x = 1\n")
+    assert result.status is Status.OK, result.reason
+    assert result.score == 42.0
+
+
+# --- failures of the candidate -----------------------------------------------------------
+
+
+def test_program_raises(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor(),
+        """
+        def run():
+            raise ValueError("the candidate is broken")
+        """,
+    )
+    assert result.status is Status.ERROR
+    assert result.score is None
+    assert "ValueError" in result.reason
+    assert "the candidate is broken" in result.reason
+    assert "Traceback" in result.artifacts["traceback"]
+    assert "the candidate is broken" in result.artifacts["traceback"]
+
+
+def test_program_raises_at_import(make_executor: MakeExecutor) -> None:
+    result = evaluate(make_executor(), "raise RuntimeError('top level boom')\n")
+    assert result.status is Status.ERROR
+    assert "top level boom" in result.reason
+
+
+def test_program_calls_sys_exit(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor(),
+        """
+        import sys
+
+        def run():
+            sys.exit(3)
+        """,
+    )
+    assert result.status is Status.ERROR
+    assert result.score is None
+    assert "SystemExit" in result.reason
+    assert "3" in result.reason
+
+
+def test_program_os_exit_before_returning(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor(),
+        """
+        import os
+
+        def run():
+            os._exit(0)
+        """,
+    )
+    assert result.status is Status.ERROR
+    assert result.score is None
+    assert "without reporting a result" in result.reason
+    assert "code 0" in result.reason
+
+
+def test_segfault(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor(),
+        """
+        import ctypes
+
+        def run():
+            ctypes.string_at(0)
+            return {"score": 1.0}
+        """,
+    )
+    assert result.status is Status.ERROR
+    assert result.score is None
+    assert "SIGSEGV" in result.reason
+
+
+def test_evaluator_returns_wrong_type(make_executor: MakeExecutor) -> None:
+    result = evaluate(make_executor(), "def run():\n    return [1, 2, 3]\n")
+    assert result.status is Status.ERROR
+    assert "list" in result.reason
+
+
+# --- time limits and leftover processes ------------------------------------------------
+
+
+def test_infinite_loop_times_out(make_executor: MakeExecutor) -> None:
+    result, elapsed = timed(
+        make_executor(timeout=1.0),
+        """
+        def run():
+            while True:
+                pass
+        """,
+    )
+    assert result.status is Status.TIMEOUT
+    assert result.score is None
+    assert "timed out" in result.reason
+    assert 1.0 <= elapsed < 1.0 + 2.5
+
+
+def test_loop_ignoring_sigterm_is_killed(make_executor: MakeExecutor) -> None:
+    result, elapsed = timed(
+        make_executor(timeout=1.0),
+        """
+        import signal
+
+        def run():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            while True:
+                pass
+        """,
+    )
+    assert result.status is Status.TIMEOUT
+    assert elapsed < 1.0 + 2.5
+
+
+def test_timeout_kills_children(
+    make_executor: MakeExecutor, tmp_path: Path, reap_pids: list[int]
+) -> None:
+    pid_file = tmp_path / "child_timeout.pid"
+    result, elapsed = timed(
+        make_executor(timeout=1.5),
+        f"""
+        import subprocess, time
+
+        def run():
+            child = subprocess.Popen(["sleep", "300"])
+            with open({str(pid_file)!r}, "w") as fh:
+                fh.write(str(child.pid))
+            while True:
+                time.sleep(0.01)
+        """,
+    )
+    pid = int(pid_file.read_text())
+    reap_pids.append(pid)
+    assert result.status is Status.TIMEOUT
+    assert elapsed < 1.5 + 2.5
+    assert wait_gone(pid), f"child {pid} of a timed-out evaluation is still running"
+
+
+def test_leftover_child_with_own_output_is_killed(
+    make_executor: MakeExecutor, tmp_path: Path, reap_pids: list[int]
+) -> None:
+    pid_file = tmp_path / "child_devnull.pid"
+    result, elapsed = timed(
+        make_executor(timeout=10.0),
+        f"""
+        import subprocess
+
+        def run():
+            child = subprocess.Popen(
+                ["sleep", "300"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            with open({str(pid_file)!r}, "w") as fh:
+                fh.write(str(child.pid))
+            return {{"score": 1.0}}
+        """,
+    )
+    pid = int(pid_file.read_text())
+    reap_pids.append(pid)
+    assert result.status is Status.OK, result.reason
+    assert elapsed < 5.0
+    assert wait_gone(pid), f"child {pid} left behind by the evaluation is still running"
+
+
+def test_leftover_child_sharing_output_is_killed_and_result_kept(
+    make_executor: MakeExecutor, tmp_path: Path, reap_pids: list[int]
+) -> None:
+    """A candidate that returns while a child (inheriting stdout/stderr) still runs: the
+    result it reported counts, the evaluation ends promptly, and the child is killed."""
+    pid_file = tmp_path / "child_inherit.pid"
+    result, elapsed = timed(
+        make_executor(timeout=5.0),
+        f"""
+        import subprocess
+
+        def run():
+            child = subprocess.Popen(["sleep", "300"])
+            with open({str(pid_file)!r}, "w") as fh:
+                fh.write(str(child.pid))
+            return {{"score": 1.0}}
+        """,
+    )
+    pid = int(pid_file.read_text())
+    reap_pids.append(pid)
+    assert wait_gone(pid), f"child {pid} left behind by the evaluation is still running"
+    assert result.status is Status.OK, result.reason
+    assert elapsed < 4.0
+
+
+# --- memory and output ---------------------------------------------------------------------
+
+
+def test_memory_limit(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor(memory_mb=256),
+        """
+        def run():
+            block = bytearray(2 * 1024 ** 3)
+            return {"score": float(len(block))}
+        """,
+    )
+    assert result.status is Status.ERROR
+    assert result.score is None
+    assert "MemoryError" in result.reason or "SIGKILL" in result.reason
+    # evolve itself is fine: the next evaluation works
+    again = evaluate(make_executor(memory_mb=256), "def run():\n    return {'score': 1}\n")
+    assert again.status is Status.OK, again.reason
+
+
+def test_output_is_capped(make_executor: MakeExecutor) -> None:
+    cap = 64 * 1024
+    result, elapsed = timed(
+        make_executor(max_output_bytes=cap, timeout=30.0),
+        """
+        import sys
+
+        def run():
+            chunk = "x" * (1 << 20)
+            for _ in range(50):
+                sys.stdout.write(chunk)
+                sys.stderr.write(chunk)
+            return {"score": 1.0}
+        """,
+    )
+    assert result.status is Status.OK, result.reason
+    assert elapsed < 10.0
+    for stream in ("stdout", "stderr"):
+        text = result.artifacts[stream]
+        assert text.startswith("x" * 1000)
+        assert len(text) <= cap + 100
+        assert "more bytes not kept" in text
+
+
+# --- environment -------------------------------------------------------------------------
+
+ENV_PROBE = """
+import os
+from evolve import EvaluationResult
+
+def run():
+    leaked = [k for k in ("OPENAI_API_KEY", "MY_SECRET_TOKEN") if k in os.environ]
+    with open("scratch.txt", "w") as fh:
+        fh.write("written in the working directory")
+    return EvaluationResult(
+        metrics={"score": 1.0 if leaked else 0.0},
+        artifacts={
+            "keys": ",".join(sorted(os.environ)),
+            "values": "\\n".join(os.environ.values()),
+            "home": os.environ.get("HOME", ""),
+            "cwd": os.getcwd(),
+            "cuda": repr(os.environ.get("CUDA_VISIBLE_DEVICES")),
+        },
+    )
+"""
+
+
+def test_environment_is_scrubbed(
+    make_executor: MakeExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-test-secret-123456789012345"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("MY_SECRET_TOKEN", "token-abcdef-987654")
+    result = evaluate(make_executor(), ENV_PROBE)
+    assert result.status is Status.OK, result.reason
+    assert result.score == 0.0, result.artifacts["evaluator:keys"]
+    keys = result.artifacts["evaluator:keys"].split(",")
+    assert "OPENAI_API_KEY" not in keys
+    assert "MY_SECRET_TOKEN" not in keys
+    everything = "\n".join(result.artifacts.values())
+    assert secret not in everything
+    assert "token-abcdef-987654" not in everything
+
+
+def test_home_and_cwd_private_and_removed(make_executor: MakeExecutor) -> None:
+    result = evaluate(make_executor(), ENV_PROBE)
+    assert result.status is Status.OK, result.reason
+    home = Path(result.artifacts["evaluator:home"])
+    cwd = Path(result.artifacts["evaluator:cwd"])
+    assert home == cwd
+    assert cwd != Path.cwd()
+    assert cwd != Path.home()
+    assert cwd.parent == Path(tempfile.gettempdir())
+    assert not cwd.exists(), "the evaluation's working directory was left behind"
+
+
+def test_no_gpus_means_empty_cuda_visible_devices(
+    make_executor: MakeExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    result = evaluate(make_executor(gpus=0), ENV_PROBE)
+    assert result.status is Status.OK, result.reason
+    assert result.artifacts["evaluator:cuda"] == repr("")
+
+
+# --- judging metrics -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["float('nan')", "float('inf')", "float('-inf')"])
+def test_primary_not_finite(make_executor: MakeExecutor, value: str) -> None:
+    result = evaluate(make_executor(), f"def run():\n    return {{'score': {value}, 'x': 1}}\n")
+    assert result.status is Status.ERROR
+    assert result.score is None
+    assert "score" in result.reason
+    assert ("nan" in result.reason) or ("inf" in result.reason)
+
+
+def test_missing_primary_names_returned_metrics(make_executor: MakeExecutor) -> None:
+    result = evaluate(make_executor(), "def run():\n    return {'accuracy': 0.5, 'loss': 2.0}\n")
+    assert result.status is Status.ERROR
+    assert result.score is None
+    assert "'score'" in result.reason
+    assert "accuracy" in result.reason and "loss" in result.reason
+
+
+def test_primary_not_a_number(make_executor: MakeExecutor) -> None:
+    result = evaluate(make_executor(), "def run():\n    return {'score': 'excellent'}\n")
+    assert result.status is Status.ERROR
+    assert result.score is None
+    assert "not a number" in result.reason
+    assert "score" in result.reason
+
+
+def test_secondary_not_a_number_goes_to_artifacts(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor(), "def run():\n    return {'score': 3, 'label': 'fast', 'n': [1, 2]}\n"
+    )
+    assert result.status is Status.OK, result.reason
+    assert result.score == 3.0
+    assert result.metrics == {"score": 3.0}
+    assert "not a number" in result.artifacts["metric:label"]
+    assert "fast" in result.artifacts["metric:label"]
+    assert "metric:n" in result.artifacts
+
+
+def test_secondary_nan_is_kept_as_nan(make_executor: MakeExecutor) -> None:
+    result = evaluate(make_executor(), "def run():\n    return {'score': 1, 'aux': float('nan')}\n")
+    assert result.status is Status.OK, result.reason
+    assert result.metrics["aux"] != result.metrics["aux"]
+
+
+def test_numpy_scalars_accepted(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor(),
+        """
+        import numpy as np
+
+        def run():
+            return {
+                "score": np.float32(0.5),
+                "count": np.int64(7),
+                "flag": np.bool_(True),
+                "zero_d": np.array(2.25),
+                "f64": np.float64(1.5),
+            }
+        """,
+    )
+    assert result.status is Status.OK, result.reason
+    assert result.score == 0.5
+    assert result.metrics == {"score": 0.5, "count": 7.0, "flag": 1.0, "zero_d": 2.25, "f64": 1.5}
+    assert all(type(v) is float for v in result.metrics.values())
+
+
+def test_judge_directly() -> None:
+    ok = judge(
+        {"kind": "ok", "metrics": {"score": 2.0}}, {"stdout": "", "stderr": "e"}, "score", 1.0
+    )
+    assert ok.status is Status.OK and ok.score == 2.0
+    assert ok.artifacts == {"stderr": "e"}
+    nothing = judge(None, {}, "score", 0.5)
+    assert nothing.status is Status.ERROR and nothing.reason
+    timeout = judge({"kind": "timeout"}, {}, "score", 3.0)
+    assert timeout.status is Status.TIMEOUT and timeout.score is None
+
+
+# --- broken evaluators ---------------------------------------------------------------------
+
+
+def test_evaluator_syntax_error(make_executor: MakeExecutor) -> None:
+    result = evaluate(make_executor("def evaluate(path)\n    return {}\n"), "x = 1\n")
+    assert result.status is Status.EVALUATOR_ERROR
+    assert "SyntaxError" in result.reason
+
+
+def test_evaluator_raises_at_import(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor("raise ImportError('no such dependency')\ndef evaluate(p):\n    return {}\n"),
+        "x = 1\n",
+    )
+    assert result.status is Status.EVALUATOR_ERROR
+    assert "no such dependency" in result.reason
+
+
+def test_evaluator_lacks_function(make_executor: MakeExecutor) -> None:
+    result = evaluate(make_executor(RUNNER, function="score_it"), "x = 1\n")
+    assert result.status is Status.EVALUATOR_ERROR
+    assert "score_it" in result.reason
+
+
+# --- network -------------------------------------------------------------------------------
+
+CONNECT = """
+import socket
+
+def run():
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
+    except OSError as exc:
+        return {{"score": 0.0, "errno": float(exc.errno or -1)}}
+    return {{"score": 1.0}}
+"""
+
+
+def _unshare_works() -> bool:
+    tool = shutil.which("unshare")
+    if tool is None:
+        return False
+    try:
+        return (
+            subprocess.run(
+                [tool, "--net", "--", "true"], capture_output=True, timeout=10
+            ).returncode
+            == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture
+def tcp_port() -> Iterator[int]:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield server.getsockname()[1]
+    server.close()
+
+
+def test_network_is_cut_off(make_executor: MakeExecutor, tcp_port: int) -> None:
+    executor = make_executor()
+    if _unshare_works():
+        assert executor.network_isolated is True
+        result = evaluate(executor, CONNECT.format(port=tcp_port))
+        assert result.status is Status.OK, result.reason
+        assert result.score == 0.0, "the candidate reached a server on the host's loopback"
+    else:
+        assert executor.network_isolated is False
+
+
+def test_network_allowed_when_configured(make_executor: MakeExecutor, tcp_port: int) -> None:
+    executor = make_executor(network=True)
+    result = evaluate(executor, CONNECT.format(port=tcp_port))
+    assert result.status is Status.OK, result.reason
+    assert result.score == 1.0
+
+
+# --- concurrency -------------------------------------------------------------------------
+
+
+def test_concurrent_evaluations_do_not_interfere(make_executor: MakeExecutor) -> None:
+    executor = make_executor()
+    template = """
+import os, time
+from evolve import EvaluationResult
+
+def run():
+    with open("mine.txt", "w") as fh:
+        fh.write("{n}")
+    time.sleep(0.3)
+    print("candidate {n}")
+    with open("mine.txt") as fh:
+        seen = float(fh.read())
+    return EvaluationResult(metrics={{"score": seen}}, artifacts={{"cwd": os.getcwd()}})
+"""
+
+    async def main() -> list[Evaluation]:
+        return await asyncio.gather(*(executor.evaluate(template.format(n=n)) for n in range(4)))
+
+    results = asyncio.run(main())
+    assert [r.status for r in results] == [Status.OK] * 4, [r.reason for r in results]
+    assert [r.score for r in results] == [0.0, 1.0, 2.0, 3.0]
+    assert [r.artifacts["stdout"].strip() for r in results] == [f"candidate {n}" for n in range(4)]
+    assert len({r.artifacts["evaluator:cwd"] for r in results}) == 4
+
+
+# --- GPUs ----------------------------------------------------------------------------------
+
+
+def test_gpu_pool_leases_are_disjoint() -> None:
+    pool = GpuPool([0, 1, 2, 3])
+    held: set[int] = set()
+    seen: list[list[int]] = []
+    peak = 0
+
+    async def worker(k: int) -> None:
+        nonlocal peak
+        for _ in range(3):
+            async with pool.lease(2) as devices:
+                assert len(devices) == 2
+                assert len(set(devices)) == 2
+                assert not held & set(devices), f"{devices} already held: {held}"
+                held.update(devices)
+                peak = max(peak, len(held))
+                seen.append(list(devices))
+                await asyncio.sleep(0.01 * (k % 3 + 1))
+                held.difference_update(devices)
+
+    async def main() -> None:
+        await asyncio.gather(*(worker(k) for k in range(5)))
+
+    asyncio.run(main())
+    assert len(seen) == 15
+    assert peak == 4
+    assert not held
+    assert all(set(d) <= {0, 1, 2, 3} for d in seen)
+    assert sorted(pool._free) == [0, 1, 2, 3]
+
+
+def test_gpu_pool_zero_and_too_many() -> None:
+    pool = GpuPool([0, 1])
+
+    async def main() -> list[int]:
+        async with pool.lease(0) as devices:
+            none = devices
+        with pytest.raises(ValueError, match="3 GPUs"):
+            async with pool.lease(3):
+                pass
+        return none
+
+    assert asyncio.run(main()) == []
+    assert GpuPool([]).size == 0
+
+
+def test_gpu_pool_detect_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVOLVE_GPUS", "2, 5")
+    assert GpuPool.detect().size == 2
+    monkeypatch.setenv("EVOLVE_GPUS", "")
+    assert GpuPool.detect().size == 0
+
+
+def test_gpus_requested_but_none_available(make_executor: MakeExecutor) -> None:
+    executor = make_executor(gpus=1, gpu_pool=GpuPool([]))
+    result = evaluate(executor, "def run():\n    return {'score': 1.0}\n")
+    assert result.status is Status.ERROR
+    assert result.score is None
+    assert "GPU" in result.reason
+
+
+def test_gpu_lease_is_visible_to_candidate(make_executor: MakeExecutor) -> None:
+    executor = make_executor(gpus=1, gpu_pool=GpuPool([3]))
+    result = evaluate(executor, ENV_PROBE)
+    assert result.status is Status.OK, result.reason
+    assert result.artifacts["evaluator:cuda"] == repr("3")

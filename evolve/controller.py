@@ -5,10 +5,10 @@ For each iteration k it draws, from a random stream seeded by (run seed, k): the
 (``Ensemble.choose``). The Proposer turns that into a child, the Executor scores it, and
 the Store commits it at once. Up to ``max_in_flight`` iterations run concurrently.
 
-Determinism: results are *applied* to the archive in iteration order, and iteration k is
-started only once iterations up to k - max_in_flight have been applied, so what each
-iteration sees does not depend on timing: the same seed and the same model answers give
-the same run. Resume rebuilds the archive from the Store and re-runs whatever iterations
+Determinism: results are *applied* to the archive in iteration order, and iteration k draws
+its parent, inspirations and model at the moment the archive holds exactly iterations up to
+k - max_in_flight. What each iteration sees therefore does not depend on timing: the same
+seed and the same model answers give the same run. Resume rebuilds the archive from the Store and re-runs whatever iterations
 were in flight when the process stopped.
 
 Stops at the iteration budget, at the target score, or on Ctrl-C: the first finishes what
@@ -23,6 +23,7 @@ import random
 import signal
 import time
 import uuid
+from dataclasses import dataclass, replace
 
 from evolve.archive.islands import IslandArchive
 from evolve.code.diff import unified_diff
@@ -30,7 +31,7 @@ from evolve.errors import UserError
 from evolve.evaluation.executor import Evaluation, Executor
 from evolve.evaluation.result import Status
 from evolve.events import CandidateDone, Listener, RunFinished, RunStarted, Stopping
-from evolve.llm.ensemble import Ensemble
+from evolve.llm.ensemble import Ensemble, Member
 from evolve.problem import Problem
 from evolve.program import LLMCall, Program, Timings, code_hash
 from evolve.proposer import Proposal, Proposer
@@ -63,6 +64,8 @@ class Controller:
         self._in_flight: dict[int, asyncio.Task[Program]] = {}
         self._stop_reason = ""
         self._abandon = False
+        self._todo: list[int] = []
+        self._draws: dict[int, _Draw] = {}
 
     # public -------------------------------------------------------------------
     async def run(self) -> RunFinished:
@@ -82,8 +85,8 @@ class Controller:
             self._claimed.setdefault(p.code_hash, p.id)
         self._pending.update(stored)
         self._done = len(stored) - 1
+        self._todo = [k for k in range(1, total + 1) if k not in stored]
         self._apply_ready(emit=False)
-        todo = [k for k in range(1, total + 1) if k not in stored]
         self.store.set_run_status(self.run_id, "running")
         self.listener(
             RunStarted(
@@ -97,23 +100,24 @@ class Controller:
         )
         self._check_target()
         with self._signals():
-            await self._loop(todo)
+            await self._loop()
         return self._finish(total)
 
     # the loop -------------------------------------------------------------------
-    async def _loop(self, todo: list[int]) -> None:
+    async def _loop(self) -> None:
         width = self.config.search.max_in_flight
+        todo = self._todo
         try:
             while True:
                 while (
                     todo
                     and not self._stop_reason
                     and len(self._in_flight) < width
-                    and self._applied >= todo[0] - width
+                    and todo[0] in self._draws
                 ):
                     k = todo.pop(0)
                     self._in_flight[k] = asyncio.create_task(
-                        self._iteration(k), name=f"iteration-{k}"
+                        self._iteration(k, self._draws.pop(k)), name=f"iteration-{k}"
                     )
                 if not self._in_flight:
                     return
@@ -136,6 +140,7 @@ class Controller:
                 await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
     def _apply_ready(self, emit: bool) -> None:
+        self._draw_ready()
         while self._applied + 1 in self._pending:
             self._applied += 1
             program = self._pending.pop(self._applied)
@@ -152,6 +157,25 @@ class Controller:
                         new_best=best is not None and best is program and before is not program,
                     )
                 )
+            self._draw_ready()
+
+    def _draw_ready(self) -> None:
+        """Draw island, parent, inspirations and model for every iteration k whose view is now
+        fixed: the archive holds exactly iterations up to k - max_in_flight."""
+        width = self.config.search.max_in_flight
+        if self._applied < 0:  # not even the initial program yet
+            return
+        for k in self._todo:
+            if k > self._applied + width:
+                break
+            if k not in self._draws:
+                self._draws[k] = self._draw(k)
+
+    def _draw(self, k: int) -> _Draw:
+        rng = random.Random(f"{self.config.search.seed}:{k}")
+        island = (k - 1) % self.config.search.islands
+        parent, inspirations = self.archive.sample(island, rng)
+        return _Draw(island, parent, inspirations, self.ensemble.choose(rng), rng)
 
     def _check_target(self) -> None:
         target = self.config.search.target_score
@@ -175,12 +199,10 @@ class Controller:
         return event
 
     # one iteration ------------------------------------------------------------------
-    async def _iteration(self, k: int) -> Program:
+    async def _iteration(self, k: int, draw: _Draw) -> Program:
         started = time.monotonic()
-        rng = random.Random(f"{self.config.search.seed}:{k}")
-        island = (k - 1) % self.config.search.islands
-        parent, inspirations = self.archive.sample(island, rng)
-        member = self.ensemble.choose(rng)
+        island, parent, inspirations, rng = draw.island, draw.parent, draw.inspirations, draw.rng
+        member = draw.member
         program_id = uuid.uuid4().hex
         proposal = await self.proposer.propose(parent, inspirations, member, rng)
         self._record_calls(k, program_id, proposal)
@@ -224,7 +246,7 @@ class Controller:
         )
         cell = self.archive.cell_of(program) if program.ok else None
         engine_s = max(0.0, time.monotonic() - started - llm_s - eval_s)
-        program = _replace(program, cell=cell, timings=Timings(llm_s, eval_s, engine_s))
+        program = replace(program, cell=cell, timings=Timings(llm_s, eval_s, engine_s))
         self.store.add_program(program)
         return program
 
@@ -247,7 +269,7 @@ class Controller:
             created_at=time.time(),
         )
         if program.ok:
-            program = _replace(program, cell=self.archive.cell_of(program))
+            program = replace(program, cell=self.archive.cell_of(program))
         self.store.add_program(program)
         return program
 
@@ -312,7 +334,12 @@ class Controller:
             task.cancel()
 
 
-def _replace(program: Program, **changes: object) -> Program:
-    from dataclasses import replace
+@dataclass(frozen=True)
+class _Draw:
+    """What iteration k works from, drawn when the archive reached exactly the view k may see."""
 
-    return replace(program, **changes)  # type: ignore[arg-type]
+    island: int
+    parent: Program
+    inspirations: list[Program]
+    member: Member
+    rng: random.Random

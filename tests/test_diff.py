@@ -370,6 +370,22 @@ def test_parse_keeps_blocks_in_order() -> None:
     assert [e.search for e in parse_edits(text)] == ["1\n", "2\n", "3\n"]
 
 
+def test_block_missing_its_replace_line_does_not_swallow_the_next() -> None:
+    # The first block lacks ">>>>>>> REPLACE". It must not absorb the second block (markers
+    # and all) into its REPLACE text, and no diff marker may end up in the program.
+    answer = (
+        "<<<<<<< SEARCH\na = 1\n=======\na = 2\n\n"
+        "<<<<<<< SEARCH\nb = 1\n=======\nb = 2\n>>>>>>> REPLACE\n"
+    )
+    edits = parse_edits(answer)
+    for e in edits:
+        assert "<<<<<<<" not in e.replace
+        assert "=======" not in e.replace
+    out = apply_edits("a = 1\nb = 1\n", edits)
+    assert "<<<<<<<" not in out.code
+    assert "=======" not in out.code
+
+
 def test_parse_crlf_answer() -> None:
     # The SEARCH and ======= lines accept "\r\n"; the REPLACE line must too.
     answer = "<<<<<<< SEARCH\r\nx = 1\r\n=======\r\nx = 2\r\n>>>>>>> REPLACE\r\n"

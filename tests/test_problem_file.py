@@ -81,6 +81,11 @@ BAD_CASES: dict[str, BadCase] = {
         toml("iterations = 50", "iterationz = 50"), ("unknown key", "search.iterationz")
     ),
     "llm_typo": BadCase(toml("max_tokens = 400", "max_token = 400"), ("llm.max_token",)),
+    "feature_typo": BadCase(toml("bins = 6", "bin = 6"), ("unknown key", "features.0.bin")),
+    "empty_toml": BadCase(lambda d: (d / "problem.toml").write_text(""), ("missing", "'name'")),
+    "unknown_sandbox_backend": BadCase(
+        toml("timeout = 20.0", 'timeout = 20.0\nbackend = "docker"'), ("sandbox.backend", "docker")
+    ),
     "wrong_type": BadCase(toml("islands = 2", 'islands = "four"'), ("search.islands", "four")),
     "float_for_int": BadCase(toml("bins = 6", "bins = 6.5"), ("features.0.bins", "6.5")),
     "missing_initial_key": BadCase(
@@ -356,6 +361,12 @@ INVOCATIONS.update(
         "ok-eval-bundled": Invocation("eval", problem=BUNDLED_NAME, extra=("--json",), fork=True),
         "eval-raising": Invocation("eval", program="raising.py", extra=("--json",), fork=True),
         "eval-slow": Invocation("eval", program="slow.py", extra=("--json", "--timeout", "1")),
+        "badfunc-eval": Invocation(
+            "eval",
+            toml('function = "evaluate"', 'function = "evaluat"'),
+            extra=("--json",),
+            fork=True,
+        ),
         "eval-missing-program": Invocation("eval", program="does_not_exist.py", fork=True),
     }
 )
@@ -630,3 +641,12 @@ def test_cli_eval_missing_program_file(cli: dict[str, Result]) -> None:
     assert r.returncode == 2
     line = _error_line(r)
     assert "does_not_exist.py" in line
+
+
+def test_cli_eval_with_misspelled_evaluator_function(cli: dict[str, Result]) -> None:
+    r = cli["badfunc-eval"]
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    line = _error_line(r)
+    assert "evaluator.py" in line
+    assert "'evaluat'" in line
+    assert r.stdout == ""

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from evolve.code.blocks import BlockError, Blocks, language_for, split
 from evolve.config import ProblemConfig
 from evolve.errors import UserError
-from evolve.resources import bundled_problems
+from evolve.resources import bundled_evaluators, bundled_problems
 
 PROBLEM_FILE = "problem.toml"
 PLUGIN_GROUP = "evolve.evaluators"
@@ -153,12 +153,15 @@ def _evaluator_target(config: ProblemConfig, file: Path) -> EvaluatorTarget:
             raise UserError(f"{file}: evaluator.path: {path.name} is not a Python file (.py)")
         return EvaluatorTarget(function=ev.function, path=path, options=options)
     assert ev.plugin is not None
+    builtin = bundled_evaluators()
+    if ev.plugin in builtin:
+        return EvaluatorTarget(function=ev.function, path=builtin[ev.plugin], options=options)
     found = {e.name: e for e in entry_points(group=PLUGIN_GROUP)}
     if ev.plugin not in found:
-        names = ", ".join(sorted(found)) or "none installed"
+        names = ", ".join(sorted({*builtin, *found})) or "none installed"
         raise UserError(
             f"{file}: evaluator.plugin: no evaluator plugin named {ev.plugin!r} "
-            f"(installed: {names})"
+            f"(available: {names})"
         )
     value = found[ev.plugin].value
     module, _, attr = value.partition(":")

@@ -28,6 +28,15 @@ def bundled_problems() -> dict[str, Path]:
     return {p.name: p for p in sorted(root.iterdir()) if (p / "problem.toml").is_file()}
 
 
+def bundled_evaluators() -> dict[str, Path]:
+    """Built-in evaluator plugin names -> their files (``evaluators/NAME.py``)."""
+    try:
+        root = bundled_dir("evaluators")
+    except FileNotFoundError:
+        return {}
+    return {p.stem: p for p in sorted(root.glob("*.py")) if not p.stem.startswith("_")}
+
+
 def harness_path() -> Path:
     """The script that runs an evaluator inside the sandbox (stdlib only)."""
     return bundled_dir("sandbox") / "harness.py"

@@ -509,6 +509,16 @@ def test_c_string_with_marker_text_is_not_a_marker() -> None:
     assert b.regions == ('const char *s = "// EVOLVE-BLOCK-END";\n',)
 
 
+def test_end_marker_on_last_line_without_newline() -> None:
+    code = "a\n# EVOLVE-BLOCK-START\nx = 1\n# EVOLVE-BLOCK-END"
+    b = split(code)
+    assert b.regions == ("x = 1\n",)
+    assert b.fixed == ("a\n# EVOLVE-BLOCK-START\n", "# EVOLVE-BLOCK-END")
+    assert b.join() == code
+    assert check_preserved(b, b.join(["y = 2\n"])) is None
+    assert check_preserved(b, code + "\n") is not None
+
+
 def test_crlf_markers() -> None:
     code = "a\r\n# EVOLVE-BLOCK-START\r\nb\r\n# EVOLVE-BLOCK-END\r\nc\r\n"
     b = split(code)

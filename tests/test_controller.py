@@ -161,7 +161,10 @@ def test_duplicates_are_not_evaluated_twice(tmp_path: Path) -> None:
     statuses = [p.status for p in programs[1:]]
     assert statuses.count(Status.OK) == 1
     # once the child is known, every later proposal is either a duplicate of it or unchanged
-    assert all(s in (Status.OK, Status.DUPLICATE) for s in statuses)
+    for p in programs[1:]:
+        assert p.status in (Status.OK, Status.DUPLICATE) or (
+            p.status is Status.INVALID and "does not change" in p.reason
+        )
     assert len(executor.codes) == len(set(executor.codes)) == 2  # initial + the one child
     first = next(p for p in programs if p.status is Status.OK and p.iteration > 0)
     assert all(p.duplicate_of == first.id for p in programs if p.status is Status.DUPLICATE)

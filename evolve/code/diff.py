@@ -8,7 +8,8 @@ Format (the count of ``<``, ``=`` and ``>`` characters may be 5 to 9)::
     lines to put instead
     >>>>>>> REPLACE
 
-Matching tries, in order: the exact text; the same lines ignoring trailing whitespace;
+Matching tries, in order: the exact text starting at a line start; the same lines ignoring
+trailing whitespace;
 the same lines at another indentation (the replacement is re-indented to match). Every
 block that does not apply is reported with the reason; none is silently dropped.
 """
@@ -19,16 +20,17 @@ import difflib
 import re
 from dataclasses import dataclass
 
-_BLOCK_RE = re.compile(
-    r"^[ \t]*<{5,9}[ \t]*SEARCH[ \t]*\r?\n(.*?)^[ \t]*={5,9}[ \t]*\r?\n(.*?)^[ \t]*>{5,9}[ \t]*REPLACE[ \t]*$",
-    re.DOTALL | re.MULTILINE,
-)
+_SEARCH = re.compile(r"^[ \t]*<{5,9}[ \t]*SEARCH[ \t]*$")
+_DIVIDER = re.compile(r"^[ \t]*={5,9}[ \t]*$")
+_REPLACE = re.compile(r"^[ \t]*>{5,9}[ \t]*REPLACE[ \t]*$")
 
 
 @dataclass(frozen=True)
 class Edit:
     search: str
     replace: str
+    error: str = ""
+    """Set when the block was malformed (a marker missing): it is reported, never applied."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,35 @@ class DiffOutcome:
 
 
 def parse_edits(text: str) -> list[Edit]:
-    """All SEARCH/REPLACE blocks in ``text``, in order."""
-    return [Edit(search=m.group(1), replace=m.group(2)) for m in _BLOCK_RE.finditer(text)]
+    """All SEARCH/REPLACE blocks in ``text``, in order; malformed ones carry an ``error``."""
+    edits: list[Edit] = []
+    state, search, replace = "outside", [], []
+
+    def broken(why: str) -> None:
+        edits.append(Edit("".join(search), "".join(replace), error=why))
+
+    for line in text.splitlines(keepends=True):
+        bare = line.rstrip("\r\n")
+        if _SEARCH.match(bare):
+            if state == "search":
+                broken("a SEARCH part has no ======= line")
+            elif state == "replace":
+                broken("a block has no >>>>>>> REPLACE line")
+            state, search, replace = "search", [], []
+        elif state == "search" and _DIVIDER.match(bare):
+            state = "replace"
+        elif state == "replace" and _REPLACE.match(bare):
+            edits.append(Edit("".join(search), "".join(replace)))
+            state = "outside"
+        elif state == "search":
+            search.append(line.replace("\r\n", "\n"))
+        elif state == "replace":
+            replace.append(line.replace("\r\n", "\n"))
+    if state == "search":
+        broken("a SEARCH part has no ======= line")
+    elif state == "replace":
+        broken("a block has no >>>>>>> REPLACE line")
+    return edits
 
 
 def apply_edits(code: str, edits: list[Edit]) -> DiffOutcome:
@@ -54,6 +83,9 @@ def apply_edits(code: str, edits: list[Edit]) -> DiffOutcome:
     failures: list[str] = []
     applied = 0
     for number, edit in enumerate(edits, start=1):
+        if edit.error:
+            failures.append(f"block {number}: {edit.error}")
+            continue
         if not edit.search.strip():
             failures.append(f"block {number}: the SEARCH part is empty")
             continue
@@ -69,7 +101,7 @@ def apply_edits(code: str, edits: list[Edit]) -> DiffOutcome:
 
 
 def _apply_one(code: str, edit: Edit) -> str | None:
-    index = code.find(edit.search)
+    index = _find_aligned(code, edit.search)
     if index >= 0:
         return code[:index] + edit.replace + code[index + len(edit.search) :]
     code_lines = code.splitlines(keepends=True)
@@ -87,6 +119,20 @@ def _apply_one(code: str, edit: Edit) -> str | None:
     if delta is None:
         return None
     return _splice(code_lines, span, replace_lines, indent_delta=delta)
+
+
+def _find_aligned(code: str, search: str) -> int:
+    """The first exact occurrence of ``search`` that starts at a line start, or -1.
+
+    A match inside a line ("al = 1" in "total = 1") would silently edit the wrong code, and
+    a SEARCH written without its indentation must go through re-indentation instead.
+    """
+    start = 0
+    while (index := code.find(search, start)) >= 0:
+        if index == 0 or code[index - 1] == "\n":
+            return index
+        start = index + 1
+    return -1
 
 
 def _trim_blank(lines: list[str]) -> list[str]:

@@ -75,6 +75,12 @@ def function_parts(region: str) -> FunctionParts | None:
     )
 
 
+def _same_function(region: str, name: str) -> bool:
+    """True when ``region`` is a single function named ``name`` (others cannot be versioned)."""
+    parts = function_parts(region)
+    return parts is not None and parts.name == name
+
+
 def _rename(text: str, old: str, new: str) -> str:
     return re.sub(rf"\b{re.escape(old)}\b", new, text)
 
@@ -126,6 +132,7 @@ def build_prompt(
         if parts.preamble.strip():
             chunks.append(parts.preamble.strip() + "\n\n\n")
         indent = _body_indent(parts)
+        regions = [r for r in older_regions if _same_function(r, parts.name)] + [parent_region]
         for version, region in enumerate(regions):
             p = function_parts(region) or parts
             name = f"{parts.name}_v{version}"
@@ -193,7 +200,7 @@ def stop_sequences(prompt: CompletionPrompt) -> list[str]:
 def region_from_completion(prompt: CompletionPrompt, completion: str, parent_region: str) -> str:
     """Turn the model's continuation into a new region; CompletionError when it cannot."""
     if prompt.parts is None:
-        text = completion.split("EVOLVE-BLOCK")[0].rstrip()
+        text = _before_marker_line(completion).rstrip()
         if not text.strip():
             raise CompletionError("the model returned an empty program")
         return text + "\n"
@@ -219,6 +226,16 @@ def region_from_completion(prompt: CompletionPrompt, completion: str, parent_reg
             f"syntax error in the new version: {exc.msg} (line {exc.lineno})"
         ) from None
     return region
+
+
+def _before_marker_line(text: str) -> str:
+    """``text`` up to (not including) the first line that holds an EVOLVE-BLOCK marker."""
+    kept = []
+    for line in text.splitlines(keepends=True):
+        if "EVOLVE-BLOCK" in line:
+            break
+        kept.append(line)
+    return "".join(kept)
 
 
 def _cut_at_top_level(completion: str) -> str:

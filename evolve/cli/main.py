@@ -129,16 +129,32 @@ def problems(as_json: JsonOption = False) -> None:
     inspect_cmds.problems_command(as_json)
 
 
+def _is_a(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is a click ``name`` (typer vendors its own copy of click)."""
+    return any(cls.__name__ == name for cls in type(exc).__mro__)
+
+
 def main() -> None:
     try:
-        app()
+        code = app(standalone_mode=False)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except Exception as exc:  # last resort: one line, not a traceback
+        ctx = getattr(exc, "ctx", None)
+        if _is_a(exc, "NoArgsIsHelpError") and ctx is not None:
+            print(ctx.get_help())
+            sys.exit(0)
+        if _is_a(exc, "UsageError"):
+            where = ctx.command_path if ctx is not None else "evolve"
+            print(f"error: {exc.format_message()} (see: {where} --help)", file=sys.stderr)  # type: ignore[attr-defined]
+            sys.exit(2)
         if os.environ.get("EVOLVE_DEBUG"):
             raise
         print(
@@ -146,6 +162,7 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -170,6 +170,10 @@ def build_prompt(
 _CUT_RE = re.compile(r"(?<![\w.])(?:\d+(?:\.\d*)?(?:e-?\d+)?|[A-Za-z_]\w*)|[(\[=]")
 
 
+NUMBER_CUT_SHARE = 0.4
+"""Share of cuts placed just before a numeric constant: the knobs a small model turns best."""
+
+
 def body_prefix(region: str, rng: random.Random) -> str:
     """The start of the region's function body, cut at a random line or token boundary.
 
@@ -184,9 +188,12 @@ def body_prefix(region: str, rng: random.Random) -> str:
     cuts = [m.start() for m in re.finditer(r"^[ \t]*(?=\S)", body, re.MULTILINE)]
     cuts = [c + len(body[c:]) - len(body[c:].lstrip(" \t")) for c in cuts]
     tokens = [m.end() if m.group(0) in "([=" else m.start() for m in _CUT_RE.finditer(body)]
+    numbers = [m.start() for m in _CUT_RE.finditer(body) if m.group(0)[0].isdigit()]
     options = sorted(set(cuts + tokens))
     if not options:
         return ""
+    if numbers and rng.random() < NUMBER_CUT_SHARE:
+        return body[: rng.choice(numbers)]
     return body[: rng.choice(options)]
 
 

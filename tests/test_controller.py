@@ -97,9 +97,15 @@ def _trace(store: Store, run_id: str) -> list[tuple]:
     programs = store.programs(run_id)
     by_id = {p.id: p for p in programs}
     return [
-        (p.iteration, p.code_hash, p.status, p.score, p.island,
-         by_id[p.parent_id].iteration if p.parent_id else None,
-         tuple(by_id[i].iteration for i in p.inspiration_ids))
+        (
+            p.iteration,
+            p.code_hash,
+            p.status,
+            p.score,
+            p.island,
+            by_id[p.parent_id].iteration if p.parent_id else None,
+            tuple(by_id[i].iteration for i in p.inspiration_ids),
+        )
         for p in programs
     ]
 
@@ -191,14 +197,20 @@ def test_children_join_their_parents_island(tmp_path: Path) -> None:
 def test_migration_moves_elites_between_islands(tmp_path: Path) -> None:
     problem, store, executor, _, ensemble = _setup(
         tmp_path,
-        **{"search.iterations": 8, "search.islands": 2, "search.migration_interval": 2,
-           "search.migration_rate": 1.0},
+        **{
+            "search.iterations": 8,
+            "search.islands": 2,
+            "search.migration_interval": 2,
+            "search.migration_rate": 1.0,
+        },
     )
     _, _, controller = _run(problem, store, executor, ensemble)
     archive = controller.archive
     assert archive.migrations == 4
     foreign = [
-        p for island in range(2) for p in archive.members[island].values()
+        p
+        for island in range(2)
+        for p in archive.members[island].values()
         if p.iteration > 0 and p.island != island
     ]
     assert foreign, "some elites moved to the other island"

@@ -89,8 +89,17 @@ def _snapshot(db: Path) -> list[tuple]:
 def test_same_seed_same_run(tmp_path: Path) -> None:
     for name in ("a", "b"):
         out = evolve(
-            "run", "function_minimization", "--iterations", "4", "--seed", "7",
-            "--db", str(tmp_path / f"{name}.db"), "--max-in-flight", "2", cwd=tmp_path,
+            "run",
+            "function_minimization",
+            "--iterations",
+            "4",
+            "--seed",
+            "7",
+            "--db",
+            str(tmp_path / f"{name}.db"),
+            "--max-in-flight",
+            "2",
+            cwd=tmp_path,
         )
         assert out.returncode == 0, out.stderr
     assert _snapshot(tmp_path / "a.db") == _snapshot(tmp_path / "b.db")
@@ -118,7 +127,10 @@ def test_stop_and_resume_loses_nothing(tmp_path: Path, sig: signal.Signals) -> N
     db = tmp_path / "run.db"
     proc = subprocess.Popen(
         [*EVOLVE, "run", "function_minimization", "--iterations", "30", "--db", str(db)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     _wait_for_programs(db, 3, proc)
@@ -135,8 +147,16 @@ def test_stop_and_resume_loses_nothing(tmp_path: Path, sig: signal.Signals) -> N
         assert f"evolve run --resume {run.id}" in stdout
     else:
         assert run.status == "running"  # it never got to say otherwise
-    out = evolve("run", "--resume", run.id[:8], "--iterations", str(len(before) + 1),
-                 "--db", str(db), cwd=tmp_path)
+    out = evolve(
+        "run",
+        "--resume",
+        run.id[:8],
+        "--iterations",
+        str(len(before) + 1),
+        "--db",
+        str(db),
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     after = store.programs(run.id)
     assert [p.iteration for p in after] == list(range(len(before) + 2))

@@ -13,7 +13,7 @@ from evolve.llm.base import LLMError, LLMRequest, ModelKind
 from evolve.llm.ensemble import EMBEDDED_NOTICE, Ensemble, Member, build_ensemble, check_spec
 from evolve.llm.local import EMBEDDED, LocalLlama
 
-PROMPT = "def add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n"
+PROMPT = 'def add(a, b):\n    """Return the sum of a and b."""\n'
 
 
 @pytest.mark.llm
@@ -22,8 +22,9 @@ def test_embedded_model_is_deterministic_per_seed_and_varies_across_seeds() -> N
     assert llm.kind is ModelKind.BASE
 
     def ask(seed: int) -> str:
-        request = LLMRequest(prompt=PROMPT, temperature=1.0, max_tokens=24, seed=seed,
-                             stop=("\ndef ",))
+        request = LLMRequest(
+            prompt=PROMPT, temperature=1.0, max_tokens=24, seed=seed, stop=("\ndef ",)
+        )
         response = asyncio.run(llm.complete(request))
         assert response.tokens_in > 5 and 0 < response.tokens_out <= 24
         assert response.latency > 0

@@ -12,7 +12,9 @@ from evolve.evaluation.executor import ProcessExecutor
 from evolve.evaluation.result import Status
 from evolve.problem import load_problem
 
-PROGRAM = '# EVOLVE-BLOCK-START\nX=3\n# EVOLVE-BLOCK-END\necho "log line"\necho "{\\"score\\": $X}"\n'
+PROGRAM = (
+    '# EVOLVE-BLOCK-START\nX=3\n# EVOLVE-BLOCK-END\necho "log line"\necho "{\\"score\\": $X}"\n'
+)
 
 
 def _problem(tmp_path: Path, command: str, plugin: str = "command") -> Path:
@@ -27,9 +29,7 @@ def _problem(tmp_path: Path, command: str, plugin: str = "command") -> Path:
 
 def _evaluate(folder: Path, code: str):
     problem = load_problem(str(folder))
-    executor = ProcessExecutor(
-        problem.evaluator, problem.config.sandbox, "score", problem.language
-    )
+    executor = ProcessExecutor(problem.evaluator, problem.config.sandbox, "score", problem.language)
     return problem, asyncio.run(executor.evaluate(code))
 
 

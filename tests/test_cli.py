@@ -1,0 +1,134 @@
+"""The command line: usage errors, listings, and the commands that need no model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evolve.evaluation.result import Status
+from evolve.program import Program
+from evolve.store.store import Store, resolve_db_url
+
+
+def evolve(*args: str, cwd: Path, env: dict[str, str] | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "evolve.cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
+def assert_one_line_error(out: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert "Traceback" not in out.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "function_minimization", "--bogus"], "No such option: --bogus"),
+        (["run", "function_minimization", "--iterations", "-3"], "--iterations"),
+        (["run", "function_minimization", "--iterations", "many"], "--iterations"),
+        (["frobnicate"], "No such command"),
+        (["eval", "function_minimization"], "Missing argument"),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    assert_one_line_error(evolve(*args, cwd=tmp_path), needle)
+
+
+def test_no_arguments_prints_help(tmp_path: Path) -> None:
+    out = evolve(cwd=tmp_path)
+    assert out.returncode == 0 and "run" in out.stdout and "best" in out.stdout
+
+
+def test_problems_lists_the_bundled_ones(tmp_path: Path) -> None:
+    out = evolve("problems", "--json", cwd=tmp_path)
+    names = {p["name"] for p in json.loads(out.stdout)}
+    assert {"function_minimization", "circle_packing"} <= names
+    table = evolve("problems", cwd=tmp_path)
+    assert "circle_packing" in table.stdout
+
+
+def test_missing_key_is_named_before_anything_runs(tmp_path: Path) -> None:
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENAI_API_KEY"}
+    out = evolve(
+        "run",
+        "function_minimization",
+        "--model",
+        "openai/gpt-4.1-mini",
+        "--db",
+        str(tmp_path / "x.db"),
+        cwd=tmp_path,
+        env=env,
+    )
+    assert_one_line_error(out, "OPENAI_API_KEY")
+    assert (
+        not (tmp_path / "x.db").exists() or not Store(resolve_db_url(str(tmp_path / "x.db"))).runs()
+    )
+
+
+def test_database_errors(tmp_path: Path) -> None:
+    assert_one_line_error(
+        evolve("runs", "--db", str(tmp_path / "none.db"), cwd=tmp_path), "no database"
+    )
+    assert_one_line_error(
+        evolve("best", "--db", str(tmp_path / "none.db"), cwd=tmp_path), "no database"
+    )
+    assert_one_line_error(
+        evolve("run", "--resume", "abc", "--db", str(tmp_path / "none.db"), cwd=tmp_path),
+        "no database",
+    )
+    assert_one_line_error(evolve("run", cwd=tmp_path), "--resume")
+    empty = tmp_path / "empty.db"
+    Store(resolve_db_url(str(empty)))
+    assert json.loads(evolve("runs", "--json", "--db", str(empty), cwd=tmp_path).stdout) == []
+    assert_one_line_error(evolve("best", "--db", str(empty), cwd=tmp_path), "no runs")
+    assert_one_line_error(
+        evolve("run", "--resume", "zz", "--db", str(empty), cwd=tmp_path), "no run 'zz'"
+    )
+
+
+def test_runs_and_best_read_a_database(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    store = Store(resolve_db_url(str(db)))
+    config = {"evaluator": {"direction": "minimize", "primary_metric": "value"}}
+    run_id = store.create_run("demo", "/nowhere/problem.toml", config, seed=3)
+    for k, score in enumerate([5.0, 2.0, 9.0]):
+        store.add_program(
+            Program(
+                id=f"{k:02d}" + "a" * 30,
+                run_id=run_id,
+                iteration=k,
+                code=f"x = {score}\n",
+                island=0,
+                generation=k,
+                status=Status.OK,
+                score=score,
+                metrics={"value": score},
+            )
+        )
+    store.set_run_status(run_id, "completed", "done")
+    runs = json.loads(evolve("runs", "--json", "--db", str(db), cwd=tmp_path).stdout)
+    assert runs[0]["best_score"] == 2.0 and runs[0]["candidates"] == 2
+    best = evolve("best", run_id[:4], "--db", str(db), cwd=tmp_path)
+    assert best.returncode == 0 and "x = 2.0" in best.stdout
+    top = json.loads(evolve("best", "--top", "2", "--json", "--db", str(db), cwd=tmp_path).stdout)
+    assert [p["score"] for p in top] == [2.0, 5.0]
+    out = tmp_path / "best.py"
+    evolve("best", "--out", str(out), "--db", str(db), cwd=tmp_path)
+    assert out.read_text() == "x = 2.0\n"
+    bad_seed = evolve("run", "--resume", run_id, "--seed", "4", "--db", str(db), cwd=tmp_path)
+    assert_one_line_error(bad_seed, "--seed")

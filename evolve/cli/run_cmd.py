@@ -122,11 +122,13 @@ def run_command(
     controller = Controller(prob, store, executor, ensemble, run_id, listener=progress)
     try:
         finished = asyncio.run(controller.run())
-    except BaseException:
+    except BaseException as exc:
         # The run's rows are already committed; record why it stopped, then re-raise.
-        info = store.run(run_id)
-        if info.status == "running":
-            store.set_run_status(run_id, "failed", "the engine stopped on an unexpected error")
+        if store.run(run_id).status == "running":
+            if isinstance(exc, KeyboardInterrupt):
+                store.set_run_status(run_id, "interrupted", "interrupted before the search began")
+            else:
+                store.set_run_status(run_id, "failed", f"stopped on {type(exc).__name__}: {exc}")
         raise
     programs = store.programs(run_id)
     if as_json:

@@ -224,25 +224,14 @@ def judge(raw: dict | None, output: dict[str, str], primary: str, seconds: float
     for key, why in bad.items():
         if key not in metrics:
             artifacts[f"metric:{key}"] = why
+    failure = ""
     if primary in bad:
-        return Evaluation(
-            Status.ERROR,
-            None,
-            metrics,
-            artifacts,
-            seconds=seconds,
-            reason=f"primary metric {primary!r} is {bad[primary]}",
-        )
-    if primary not in metrics:
+        failure = f"primary metric {primary!r} is {bad[primary]}"
+    elif primary not in metrics:
         names = ", ".join(sorted(metrics)) or "none"
-        return Evaluation(
-            Status.ERROR,
-            None,
-            metrics,
-            artifacts,
-            seconds=seconds,
-            reason=f"the evaluator returned no {primary!r} metric (it returned: {names})",
-        )
+        failure = f"the evaluator returned no {primary!r} metric (it returned: {names})"
+    if failure:
+        return Evaluation(Status.ERROR, None, metrics, artifacts, failure, seconds)
     return Evaluation(Status.OK, metrics[primary], metrics, artifacts, seconds=seconds)
 
 

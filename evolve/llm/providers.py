@@ -4,6 +4,7 @@ variables; calls are async and time-limited."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from typing import Any
@@ -11,6 +12,14 @@ from typing import Any
 from evolve.llm.base import LLMError, LLMRequest, LLMResponse, ModelKind
 
 KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+
+def _chat_messages(request: LLMRequest) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    messages.append({"role": "user", "content": request.prompt})
+    return messages
 
 
 def _check_text(text: str | None, spec: str) -> str:
@@ -35,10 +44,7 @@ class OpenAIChat:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         import openai
 
-        messages: list[dict[str, Any]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        messages.append({"role": "user", "content": request.prompt})
+        messages = _chat_messages(request)
         started = time.monotonic()
         try:
             out = await self._client.chat.completions.create(
@@ -72,6 +78,12 @@ class AnthropicChat:
 
         self.spec = spec
         self.model = spec.split("/", 1)[1]
+        from anthropic.resources.messages import AsyncMessages
+
+        # Recent SDKs (2.x) dropped sampling parameters from the Messages API.
+        self._takes_temperature = (
+            "temperature" in inspect.signature(AsyncMessages.create).parameters
+        )
         self._client = AsyncAnthropic(
             api_key=os.environ.get("ANTHROPIC_API_KEY"),
             base_url=base_url,
@@ -88,11 +100,12 @@ class AnthropicChat:
             kwargs["system"] = request.system
         if request.stop:
             kwargs["stop_sequences"] = list(request.stop)
+        if self._takes_temperature:
+            kwargs["temperature"] = request.temperature
         try:
             out = await self._client.messages.create(
                 model=self.model,
                 max_tokens=request.max_tokens,
-                temperature=request.temperature,
                 messages=[{"role": "user", "content": request.prompt}],
                 **kwargs,
             )
@@ -122,10 +135,7 @@ class LiteLLMChat:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         import litellm
 
-        messages: list[dict[str, Any]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        messages.append({"role": "user", "content": request.prompt})
+        messages = _chat_messages(request)
         started = time.monotonic()
         try:
             out = await litellm.acompletion(

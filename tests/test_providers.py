@@ -1,0 +1,103 @@
+"""Remote provider clients over real HTTP on loopback: a small server that speaks the
+OpenAI Chat Completions and Anthropic Messages protocols (the real endpoints cannot be
+reached from here)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from evolve.llm.base import LLMError, LLMRequest
+from evolve.llm.providers import AnthropicChat, OpenAIChat
+
+ANSWER = "<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n"
+
+
+class Handler(BaseHTTPRequestHandler):
+    seen: list[dict] = []
+    status = 200
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Handler.seen.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+        if Handler.status != 200:
+            self._send(Handler.status, {"error": {"message": "overloaded", "type": "server"}})
+        elif self.path.endswith("/chat/completions"):
+            self._send(200, {
+                "id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": ANSWER}}],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+            })
+        elif self.path.endswith("/messages"):
+            self._send(200, {
+                "id": "m1", "type": "message", "role": "assistant", "model": body["model"],
+                "content": [{"type": "text", "text": ANSWER}], "stop_reason": "end_turn",
+                "stop_sequence": None, "usage": {"input_tokens": 13, "output_tokens": 8},
+            })
+        else:
+            self._send(404, {"error": "no such path"})
+
+    def _send(self, code: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    Handler.seen, Handler.status = [], 200
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+REQUEST = LLMRequest(prompt="improve it", system="you are a programmer", temperature=0.4,
+                     max_tokens=100, seed=5)
+
+
+def test_openai_compatible_server(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    client = OpenAIChat("openai/test-model", base_url=f"{server}/v1", timeout=10)
+    response = asyncio.run(client.complete(REQUEST))
+    assert response.text == ANSWER
+    assert (response.tokens_in, response.tokens_out) == (12, 7)
+    [call] = Handler.seen
+    body = call["body"]
+    assert body["model"] == "test-model" and body["seed"] == 5 and body["max_tokens"] == 100
+    assert body["messages"] == [
+        {"role": "system", "content": "you are a programmer"},
+        {"role": "user", "content": "improve it"},
+    ]
+
+
+def test_anthropic_messages_api(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    client = AnthropicChat("anthropic/claude-test", base_url=server, timeout=10)
+    response = asyncio.run(client.complete(REQUEST))
+    assert response.text == ANSWER and (response.tokens_in, response.tokens_out) == (13, 8)
+    [call] = Handler.seen
+    assert call["path"] == "/v1/messages"
+    assert call["body"]["system"] == "you are a programmer"
+    assert call["headers"]["x-api-key"] == "sk-ant-test"
+
+
+def test_server_errors_become_llm_errors(server: str) -> None:
+    Handler.status = 500
+    client = OpenAIChat("openai/test-model", base_url=f"{server}/v1", timeout=10)
+    with pytest.raises(LLMError, match="openai/test-model"):
+        asyncio.run(client.complete(REQUEST))

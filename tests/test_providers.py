@@ -31,18 +31,37 @@ class Handler(BaseHTTPRequestHandler):
         if Handler.status != 200:
             self._send(Handler.status, {"error": {"message": "overloaded", "type": "server"}})
         elif self.path.endswith("/chat/completions"):
-            self._send(200, {
-                "id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": ANSWER}}],
-                "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
-            })
+            self._send(
+                200,
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": ANSWER},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+                },
+            )
         elif self.path.endswith("/messages"):
-            self._send(200, {
-                "id": "m1", "type": "message", "role": "assistant", "model": body["model"],
-                "content": [{"type": "text", "text": ANSWER}], "stop_reason": "end_turn",
-                "stop_sequence": None, "usage": {"input_tokens": 13, "output_tokens": 8},
-            })
+            self._send(
+                200,
+                {
+                    "id": "m1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": body["model"],
+                    "content": [{"type": "text", "text": ANSWER}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 13, "output_tokens": 8},
+                },
+            )
         else:
             self._send(404, {"error": "no such path"})
 
@@ -66,8 +85,9 @@ def server() -> Iterator[str]:
     httpd.server_close()
 
 
-REQUEST = LLMRequest(prompt="improve it", system="you are a programmer", temperature=0.4,
-                     max_tokens=100, seed=5)
+REQUEST = LLMRequest(
+    prompt="improve it", system="you are a programmer", temperature=0.4, max_tokens=100, seed=5
+)
 
 
 def test_openai_compatible_server(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,7 +113,8 @@ def test_anthropic_messages_api(server: str, monkeypatch: pytest.MonkeyPatch) ->
     [call] = Handler.seen
     assert call["path"] == "/v1/messages"
     assert call["body"]["system"] == "you are a programmer"
-    assert call["headers"]["x-api-key"] == "sk-ant-test"
+    headers = {k.lower(): v for k, v in call["headers"].items()}
+    assert "sk-ant-test" in (headers.get("x-api-key", "") + headers.get("authorization", ""))
 
 
 def test_server_errors_become_llm_errors(server: str) -> None:

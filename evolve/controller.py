@@ -25,6 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 
+from evolve.archive.features import BUILTIN
 from evolve.archive.islands import IslandArchive
 from evolve.code.diff import unified_diff
 from evolve.errors import UserError
@@ -81,6 +82,7 @@ class Controller:
                 f"{self.problem.config.initial_program}: the initial program fails under the "
                 f"evaluator ({initial.status.value}): {initial.reason}"
             )
+        self._check_features(initial)
         for p in stored.values():
             self._claimed.setdefault(p.code_hash, p.id)
         self._pending.update(stored)
@@ -291,6 +293,17 @@ class Controller:
                     error=a.error,
                 )
             )
+
+    def _check_features(self, initial: Program) -> None:
+        """A MAP-Elites dimension must be a built-in descriptor or a metric the evaluator returns."""
+        for feature in self.config.features:
+            if feature.name not in BUILTIN and feature.name not in initial.metrics:
+                self.store.set_run_status(self.run_id, "failed", "unknown feature")
+                raise UserError(
+                    f"{self.problem.file}: features: {feature.name!r} is neither a built-in "
+                    f"descriptor ({', '.join(sorted(BUILTIN))}) nor a metric the evaluator "
+                    f"returned for the initial program ({', '.join(sorted(initial.metrics))})"
+                )
 
     def _evaluator_name(self) -> str:
         ev = self.problem.evaluator

@@ -284,3 +284,13 @@ def test_failing_initial_program_is_a_user_error(tmp_path: Path) -> None:
     run = store.runs()[0]
     assert run.status == "failed"
     assert store.programs(run.id)[0].status is Status.ERROR
+
+
+def test_a_feature_that_is_no_metric_is_a_user_error(tmp_path: Path) -> None:
+    problem, store, executor, client, ensemble = _setup(
+        tmp_path, **{"search.iterations": 3, "features": [{"name": "distanse", "bins": 4}]}
+    )
+    with pytest.raises(UserError, match="'distanse' is neither a built-in descriptor"):
+        _run(problem, store, executor, ensemble)
+    assert client.calls == 0
+    assert store.runs()[0].status == "failed"

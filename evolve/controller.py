@@ -315,11 +315,11 @@ class Controller:
         loop = asyncio.get_running_loop()
         installed = []
         for sig, handler in ((signal.SIGINT, self._on_interrupt), (signal.SIGTERM, self._on_term)):
-            try:
+            # Outside the main thread (a notebook, a server) signals cannot be handled here;
+            # the caller then stops the run by cancelling its task.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, handler)
                 installed.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass  # not the main thread (e.g. embedded in a notebook): no handler
         try:
             yield
         finally:

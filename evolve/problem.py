@@ -81,7 +81,7 @@ def load_problem(spec: str, overrides: dict[str, Any] | None = None) -> Problem:
     """Find, parse and validate a problem; ``overrides`` (dotted keys) are command-line flags."""
     file = find_problem_file(spec)
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        raw = tomllib.loads(file.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{file}: not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:

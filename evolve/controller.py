@@ -62,6 +62,7 @@ class Controller:
         self._applied = -1
         self._done = 0
         self._claimed: dict[str, str] = {}
+        self._first_seen: dict[str, tuple[int, str]] = {}
         self._in_flight: dict[int, asyncio.Task[Program]] = {}
         self._stop_reason = ""
         self._abandon = False
@@ -146,6 +147,8 @@ class Controller:
         while self._applied + 1 in self._pending:
             self._applied += 1
             program = self._pending.pop(self._applied)
+            if program.status in (Status.OK, Status.ERROR, Status.TIMEOUT):
+                self._first_seen.setdefault(program.code_hash, (program.iteration, program.id))
             before = self.archive.best()
             self.archive.apply(program)
             best = self.archive.best()
@@ -206,11 +209,19 @@ class Controller:
         island, parent, inspirations, rng = draw.island, draw.parent, draw.inspirations, draw.rng
         member = draw.member
         program_id = uuid.uuid4().hex
-        proposal = await self.proposer.propose(parent, inspirations, member, rng)
+        view = k - self.config.search.max_in_flight  # what this iteration may know about
+
+        def known(digest: str) -> str | None:
+            seen = self._first_seen.get(digest)
+            return seen[1] if seen is not None and seen[0] <= view else None
+
+        proposal = await self.proposer.propose(parent, inspirations, member, rng, known)
         self._record_calls(k, program_id, proposal)
         evaluation: Evaluation | None = None
-        status, reason, duplicate_of = Status.INVALID, proposal.reason, None
-        if proposal.code is not None:
+        status, reason, duplicate_of = Status.INVALID, proposal.reason, proposal.duplicate_of
+        if duplicate_of is not None:
+            status = Status.DUPLICATE
+        elif proposal.code is not None:
             digest = code_hash(proposal.code)
             duplicate_of = self._claimed.get(digest)
             if duplicate_of is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from evolve.code.blocks import Blocks, check_preserved, split
@@ -28,7 +29,7 @@ from evolve.config import MutationStyle
 from evolve.llm.base import LLMError, LLMRequest, LLMResponse
 from evolve.llm.ensemble import Member
 from evolve.problem import Problem
-from evolve.program import Program
+from evolve.program import Program, code_hash
 from evolve.prompts import chat_prompt, extract_code_block
 
 DEFAULT_HINTS = (
@@ -67,6 +68,8 @@ class Proposal:
     model: str
     mutation: MutationStyle
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
+    duplicate_of: str | None = None
+    """Set when every answer repeated a program the run already has."""
 
     @property
     def llm_seconds(self) -> float:
@@ -87,10 +90,19 @@ class Proposer:
         self.hints = tuple(problem.config.llm.hints or DEFAULT_HINTS)
 
     async def propose(
-        self, parent: Program, inspirations: list[Program], member: Member, rng: random.Random
+        self,
+        parent: Program,
+        inspirations: list[Program],
+        member: Member,
+        rng: random.Random,
+        known: Callable[[str], str | None] = lambda _hash: None,
     ) -> Proposal:
+        """Ask ``member`` for a child of ``parent``; ``known(code_hash)`` names a program of
+        the run that already has that code (such an answer is retried, like an unusable one)."""
         attempts: list[Attempt] = []
         reason = ""
+        duplicate_of: str | None = None
+        repeated: str | None = None
         for _ in range(self.problem.config.llm.attempts):
             seed = rng.randrange(2**31 - 1)
             prompt, system, stop, finish = self._prompt(parent, inspirations, member, rng)
@@ -132,9 +144,15 @@ class Proposer:
                 )
             )
             code, reason = finish(response.text)
-            if code is not None:
+            duplicate_of = known(code_hash(code)) if code is not None else None
+            if code is not None and duplicate_of is None:
                 return Proposal(code, "", member.spec, member.mutation, tuple(attempts))
-        return Proposal(None, reason, member.spec, member.mutation, tuple(attempts))
+            if duplicate_of is not None:
+                reason, repeated = f"same code as program {duplicate_of[:12]}", code
+        # ``duplicate_of`` describes the last answer: a repeat (then the code is that repeat)
+        # or unusable (then there is no code).
+        code = repeated if duplicate_of is not None else None
+        return Proposal(code, reason, member.spec, member.mutation, tuple(attempts), duplicate_of)
 
     def _prompt(
         self, parent: Program, inspirations: list[Program], member: Member, rng: random.Random

@@ -8,6 +8,7 @@ tested without minutes of LLM time; `test_e2e_run.py` runs the real embedded mod
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -252,11 +253,11 @@ def test_chat_model_diffs_are_applied_and_bad_ones_rejected(tmp_path: Path) -> N
         "<<<<<<< SEARCH\n    rng = np.random.default_rng(seed)\n=======\n"
         "    rng = np.random.default_rng(0)\n>>>>>>> REPLACE\n"
     )
-    answers = [good, bad, outside]
+    answers = itertools.cycle([good, bad, outside])
 
     def answer(request: LLMRequest) -> str:
         assert "EVOLVE-BLOCK-START" in request.prompt and request.system
-        return answers[(request.seed or 0) % 3]
+        return next(answers)
 
     problem, store, executor, _, ensemble = _setup(
         tmp_path, answer=answer, style=MutationStyle.DIFF, **{"search.iterations": 9}
@@ -294,3 +295,24 @@ def test_a_feature_that_is_no_metric_is_a_user_error(tmp_path: Path) -> None:
         _run(problem, store, executor, ensemble)
     assert client.calls == 0
     assert store.runs()[0].status == "failed"
+
+
+def test_a_repeat_of_a_known_program_is_retried_not_evaluated(tmp_path: Path) -> None:
+    counter = itertools.count()
+
+    def answer(_request: LLMRequest) -> str:
+        n = next(counter)
+        return "\n" + BODY.format(n=321 if n % 2 == 0 else 1000 + n)
+
+    problem, store, executor, client, ensemble = _setup(
+        tmp_path,
+        answer=answer,
+        **{"search.iterations": 6, "search.max_in_flight": 1, "llm.attempts": 2},
+    )
+    run_id, _, _ = _run(problem, store, executor, ensemble)
+    programs = store.programs(run_id)[1:]
+    assert [p.status for p in programs] == [Status.OK] * 6
+    # calls alternate 321 and new: proposals 1 and 2 take one call each; from proposal 3 on
+    # every first answer repeats 321 (known), so a second call is made
+    assert client.calls == 10
+    assert len(executor.codes) == len(set(executor.codes)) == 7

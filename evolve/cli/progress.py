@@ -15,14 +15,17 @@ from evolve.program import Program
 class Progress:
     """Listens to the Controller's events and prints them (to stderr when ``quiet``)."""
 
-    def __init__(self, problem: Problem, quiet: bool = False) -> None:
+    def __init__(self, problem: Problem, quiet: bool = False, notice: str = "") -> None:
         self.problem = problem
+        self.notice = notice
         self.out = err_console if quiet else console
         self.started = time.monotonic()
         self.metric = problem.config.evaluator.primary_metric
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
+            if self.notice:  # once the search really starts, not before a bad-input error
+                err_console.print(self.notice)
             resumed = (
                 f", resuming after {event.already_done} candidates" if event.already_done else ""
             )

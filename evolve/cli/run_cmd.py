@@ -101,8 +101,6 @@ def run_command(
         run_id = ""
     _, notice = resolve_models(prob.config.llm)
     ensemble = build_ensemble(prob.config.llm)
-    if notice:
-        err_console.print(notice)
     executor = ProcessExecutor(
         prob.evaluator,
         prob.config.sandbox,
@@ -118,7 +116,7 @@ def run_command(
         run_id = store.create_run(
             prob.name, str(prob.file), prob.config.model_dump(mode="json"), prob.config.search.seed
         )
-    progress = Progress(prob, quiet=as_json)
+    progress = Progress(prob, quiet=as_json, notice=notice)
     controller = Controller(prob, store, executor, ensemble, run_id, listener=progress)
     try:
         finished = asyncio.run(controller.run())

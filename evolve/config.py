@@ -123,20 +123,71 @@ class SearchConfig(_Strict):
         return self
 
 
+Temperature = Annotated[float, Field(ge=0, le=2)]
+
+
 class ModelConfig(_Strict):
     name: str
     """A model spec: ``local/gemma-3-270m``, ``openai/gpt-4.1``, ``anthropic/...``,
     ``litellm/<provider>/<model>``."""
     weight: Annotated[float, Field(gt=0)] = 1.0
+    """Share of proposals under ``selection = "fixed"``; the tie-break order otherwise."""
     mutation: MutationStyle = MutationStyle.AUTO
     base_url: str | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    """An OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenRouter) or a proxy."""
+    api_key_env: str | None = None
+    """The environment variable holding this model's key, when not the provider's usual one."""
+    temperature: Temperature | list[Temperature] | None = None
+    """One value, or a list to draw from for every call."""
     max_tokens: Annotated[int, Field(ge=1)] | None = None
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    """OpenAI reasoning models (o-series, gpt-5): sent instead of a temperature."""
+    thinking_budget: Annotated[int, Field(ge=1024)] | None = None
+    """Anthropic extended thinking: tokens the model may think before answering."""
+    price_in: Annotated[float, Field(ge=0)] | None = None
+    """USD per million input tokens; default: litellm's price map (local models cost 0)."""
+    price_out: Annotated[float, Field(ge=0)] | None = None
+    """USD per million output tokens."""
+
+    @field_validator("temperature")
+    @classmethod
+    def _some_temperature(cls, v: object) -> object:
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one temperature")
+        return v
+
+    @model_validator(mode="after")
+    def _prices_together(self) -> ModelConfig:
+        if (self.price_in is None) != (self.price_out is None):
+            raise ValueError("give both price_in and price_out (USD per million tokens)")
+        return self
 
 
 class LLMConfig(_Strict):
     models: list[ModelConfig] = Field(default_factory=list)
-    temperature: Annotated[float, Field(ge=0, le=2)] = 0.8
+    selection: Literal["fixed", "ucb", "thompson"] = "ucb"
+    """How the model of each proposal is chosen: by fixed weights, by a discounted
+    asymmetric UCB bandit, or by Thompson sampling (rewarded by improvement over the parent)."""
+    exploration: Annotated[float, Field(ge=0)] = 1.0
+    """UCB: weight of the exploration bonus."""
+    discount: Annotated[float, Field(gt=0, le=1)] = 0.95
+    """Bandits: each new result multiplies the weight of older ones by this."""
+    cost_weight: Annotated[float, Field(ge=0)] = 0.0
+    """Bandits: how much a model's cost per call (relative to the dearest) lowers its value."""
+    budget_usd: Annotated[float, Field(gt=0)] | None = None
+    """Stop starting proposals once spent plus in-flight estimates reach this (USD)."""
+    retries: Annotated[int, Field(ge=0, le=20)] = 4
+    """Retries of a failed call (timeout, 429, 5xx, dropped, malformed) before another model."""
+    backoff: Annotated[float, Field(ge=0)] = 1.0
+    """Seconds before the first retry; doubled each time, with jitter."""
+    backoff_max: Annotated[float, Field(ge=0)] = 60.0
+    outage_seconds: Annotated[float, Field(gt=0)] = 600.0
+    """Stop the run (resumable) when every model has failed for this long."""
+    ancestry: Annotated[int, Field(ge=0, le=20)] = 3
+    """Chat prompts: how many ancestors of the parent to describe (change and effect)."""
+    templates: str | None = None
+    """A folder of prompt templates (relative to problem.toml) overriding the built-in ones."""
+    temperature: Temperature | list[Temperature] = 0.8
     max_tokens: Annotated[int, Field(ge=16)] = 1024
     timeout: Annotated[float, Field(gt=0)] = 300.0
     """Seconds before one LLM call is abandoned."""
@@ -148,6 +199,13 @@ class LLMConfig(_Strict):
     hints: list[str] | None = None
     """Endings for the new version's docstring in completion prompts (e.g. " with more
     samples."); one is drawn per call. Default: a generic list."""
+
+    @field_validator("temperature")
+    @classmethod
+    def _some_temperature(cls, v: object) -> object:
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one temperature")
+        return v
 
     @field_validator("models", mode="before")
     @classmethod

@@ -33,9 +33,12 @@ from evolve.evaluation.executor import Evaluation, Executor
 from evolve.evaluation.result import Status
 from evolve.events import CandidateDone, Listener, RunFinished, RunStarted, Stopping
 from evolve.llm.ensemble import Ensemble, Member
+from evolve.llm.retry import Sleep, StopSearch, real_sleep
+from evolve.llm.selection import improvement_reward
 from evolve.problem import Problem
 from evolve.program import LLMCall, Program, Timings, code_hash
-from evolve.proposer import Proposal, Proposer
+from evolve.proposer import Attempt, Proposer
+from evolve.spending import Budget
 from evolve.store.store import Store
 
 
@@ -48,13 +51,15 @@ class Controller:
         ensemble: Ensemble,
         run_id: str,
         listener: Listener | None = None,
+        sleep: Sleep = real_sleep,
     ) -> None:
         self.problem = problem
         self.config = problem.config
         self.store = store
         self.executor = executor
         self.ensemble = ensemble
-        self.proposer = Proposer(problem)
+        self.proposer = Proposer(problem, sleep=sleep)
+        self.budget = Budget(self.config.llm.budget_usd)
         self.run_id = run_id
         self.listener = listener or (lambda _event: None)
         self.archive = IslandArchive(self.config.features, self.config.search, problem.maximize)
@@ -68,6 +73,15 @@ class Controller:
         self._abandon = False
         self._todo: list[int] = []
         self._draws: dict[int, _Draw] = {}
+        self._stop_status = ""
+        self._programs: dict[str, Program] = {}
+        """Applied candidates by id: parents' scores and ancestry for prompts."""
+        self._calls: dict[int, list[LLMCall]] = {}
+        """LLM calls of candidates not yet applied (the bandit learns from them in order)."""
+        self._arm_of: dict[int, int] = {}
+        """The ensemble member drawn for each iteration."""
+        self._claim_done: dict[int, asyncio.Event] = {}
+        self._score_range: tuple[float, float] | None = None
 
     # public -------------------------------------------------------------------
     async def run(self) -> RunFinished:
@@ -86,10 +100,18 @@ class Controller:
         self._check_features(initial)
         for p in stored.values():
             self._claimed.setdefault(p.code_hash, p.id)
+            arm = self.ensemble.index_of(p.selected_model or p.model)
+            if arm is not None:
+                self._arm_of[p.iteration] = arm
+        for call in self.store.llm_calls(self.run_id):
+            if call.program_id is not None:
+                self._calls.setdefault(call.iteration, []).append(call)
+        self.budget.spent = self.store.spent(self.run_id)
         self._pending.update(stored)
         self._done = len(stored) - 1
         self._todo = [k for k in range(1, total + 1) if k not in stored]
         self._apply_ready(emit=False)
+        self.store.set_selection(self.run_id, self.ensemble.selector.state())
         self.store.set_run_status(self.run_id, "running")
         self.listener(
             RunStarted(
@@ -118,9 +140,19 @@ class Controller:
                     and len(self._in_flight) < width
                     and todo[0] in self._draws
                 ):
+                    if self.budget.exhausted():
+                        self._stop(
+                            f"budget of ${self.budget.limit:g} reached (spent "
+                            f"${self.budget.spent:.4f}, ${self.budget.committed:.4f} in flight)",
+                            "completed",
+                        )
+                        break
                     k = todo.pop(0)
+                    draw = self._draws.pop(k)
+                    self.budget.commit(k, draw.member)
+                    self._claim_done[k] = asyncio.Event()
                     self._in_flight[k] = asyncio.create_task(
-                        self._iteration(k, self._draws.pop(k)), name=f"iteration-{k}"
+                        self._iteration(k, draw), name=f"iteration-{k}"
                     )
                 if not self._in_flight:
                     return
@@ -132,7 +164,11 @@ class Controller:
                     del self._in_flight[k]
                     if task.cancelled():
                         continue
-                    self._pending[k] = task.result()
+                    try:
+                        self._pending[k] = task.result()
+                    except StopSearch as exc:
+                        self._stop(str(exc), exc.status)
+                        continue
                     self._done += 1
                 self._apply_ready(emit=True)
                 self._check_target()
@@ -151,8 +187,12 @@ class Controller:
                 self._first_seen.setdefault(program.code_hash, (program.iteration, program.id))
             before = self.archive.best()
             self.archive.apply(program)
+            self._programs[program.id] = program
+            self._learn(program)
+            self._claim_done.pop(program.iteration, None)
             best = self.archive.best()
             if emit:
+                self.store.set_selection(self.run_id, self.ensemble.selector.state())
                 self.listener(
                     CandidateDone(
                         program,
@@ -180,7 +220,55 @@ class Controller:
         rng = random.Random(f"{self.config.search.seed}:{k}")
         island = (k - 1) % self.config.search.islands
         parent, inspirations = self.archive.sample(island, rng)
-        return _Draw(island, parent, inspirations, self.ensemble.choose(rng), rng)
+        pending = [0] * len(self.ensemble.members)
+        for j in range(self._applied + 1, k):
+            if j in self._arm_of:
+                pending[self._arm_of[j]] += 1
+        member = self.ensemble.choose(rng, pending)
+        self._arm_of[k] = member.index
+        fallbacks = self.ensemble.fallbacks(member, rng)
+        return _Draw(island, parent, inspirations, member, tuple(fallbacks), rng)
+
+    def _learn(self, program: Program) -> None:
+        """Tell the selector how each LLM call of ``program`` went: the call whose answer
+        became the child earns the child's improvement over its parent; every other call
+        (failed, unusable, repeated) earns 0."""
+        if program.ok and program.score is not None:
+            lo, hi = self._score_range or (program.score, program.score)
+            self._score_range = (min(lo, program.score), max(hi, program.score))
+        calls = sorted(self._calls.pop(program.iteration, []), key=lambda c: c.call_index)
+        if not calls:
+            return
+        answered = [c for c in calls if not c.fault and not c.outcome]
+        producer = answered[-1] if answered and program.status is not Status.INVALID else None
+        parent = self._programs.get(program.parent_id or "")
+        lo, hi = self._score_range or (0.0, 0.0)
+        selector = self.ensemble.selector
+        for call in calls:
+            arm = self.ensemble.index_of(call.model)
+            if arm is None:
+                continue
+            reward = 0.0
+            if call is producer and program.ok and parent is not None:
+                reward = improvement_reward(
+                    program.score, parent.score, self.problem.maximize, hi - lo
+                )
+            selector.update(arm, reward, call.cost)
+
+    def _ancestry(self, parent: Program) -> list[Program]:
+        """The parent's ancestors, nearest first, as far as ``llm.ancestry`` asks."""
+        out: list[Program] = []
+        node = self._programs.get(parent.parent_id or "")
+        while node is not None and len(out) < self.config.llm.ancestry:
+            out.append(node)
+            node = self._programs.get(node.parent_id or "")
+        return out
+
+    def _stop(self, reason: str, status: str) -> None:
+        if self._stop_reason:
+            return
+        self._stop_reason, self._stop_status = reason, status
+        self.listener(Stopping(reason, len(self._in_flight)))
 
     def _check_target(self) -> None:
         target = self.config.search.target_score
@@ -195,19 +283,29 @@ class Controller:
     def _finish(self, total: int) -> RunFinished:
         if self._abandon or self._stop_reason.startswith("interrupted"):
             status, message = "interrupted", self._stop_reason
+        elif self._stop_status:
+            status, message = self._stop_status, self._stop_reason
         else:
             status = "completed"
             message = self._stop_reason or f"iteration budget of {total} reached"
         self.store.set_run_status(self.run_id, status, message)
-        event = RunFinished(self.run_id, status, message, self.archive.best(), self._done)
+        event = RunFinished(
+            self.run_id, status, message, self.archive.best(), self._done, self.budget.spent
+        )
         self.listener(event)
         return event
 
     # one iteration ------------------------------------------------------------------
     async def _iteration(self, k: int, draw: _Draw) -> Program:
+        try:
+            return await self._propose_and_evaluate(k, draw)
+        finally:
+            self._claim_done[k].set()
+            self.budget.release(k)
+
+    async def _propose_and_evaluate(self, k: int, draw: _Draw) -> Program:
         started = time.monotonic()
         island, parent, inspirations, rng = draw.island, draw.parent, draw.inspirations, draw.rng
-        member = draw.member
         program_id = uuid.uuid4().hex
         view = k - self.config.search.max_in_flight  # what this iteration may know about
 
@@ -215,23 +313,49 @@ class Controller:
             seen = self._first_seen.get(digest)
             return seen[1] if seen is not None and seen[0] <= view else None
 
-        proposal = await self.proposer.propose(parent, inspirations, member, rng, known)
-        self._record_calls(k, program_id, proposal)
+        try:
+            proposal = await self.proposer.propose(
+                parent,
+                inspirations,
+                draw.member,
+                rng,
+                known,
+                fallbacks=draw.fallbacks,
+                iteration=k,
+                ancestors=self._ancestry(parent),
+            )
+        except StopSearch as exc:
+            # Keep the calls (they happened, and may have cost money), unattached: the
+            # iteration itself is redone on resume.
+            attempts = getattr(exc, "attempts", ())
+            lost = self._calls_of(k, None, attempts)
+            self.store.add_llm_calls(lost)
+            self.budget.settle(k, draw.member.spec, sum(c.cost for c in lost))
+            raise
+        calls = self._calls_of(k, program_id, proposal.attempts)
         evaluation: Evaluation | None = None
         status, reason, duplicate_of = Status.INVALID, proposal.reason, proposal.duplicate_of
         if duplicate_of is not None:
             status = Status.DUPLICATE
         elif proposal.code is not None:
+            # Twins among candidates in flight: the earlier iteration evaluates, the later
+            # is the duplicate, whatever order they finish in.
+            for j in range(self._applied + 1, k):
+                event = self._claim_done.get(j)
+                if event is not None:
+                    await event.wait()
             digest = code_hash(proposal.code)
             duplicate_of = self._claimed.get(digest)
             if duplicate_of is not None:
                 status, reason = Status.DUPLICATE, f"same code as program {duplicate_of[:12]}"
             else:
                 self._claimed[digest] = program_id
+                self._claim_done[k].set()
                 evaluation = await self.executor.evaluate(proposal.code)
                 status, reason = evaluation.status, evaluation.reason
                 if status is Status.EVALUATOR_ERROR:
                     status, reason = Status.ERROR, f"evaluator failed: {reason}"
+        self._claim_done[k].set()
         code = proposal.code if proposal.code is not None else parent.code
         llm_s = proposal.llm_seconds
         eval_s = evaluation.seconds if evaluation else 0.0
@@ -256,11 +380,15 @@ class Controller:
             tokens_out=proposal.tokens_out,
             duplicate_of=duplicate_of,
             created_at=time.time(),
+            cost=proposal.cost,
+            selected_model=draw.member.spec,
         )
         cell = self.archive.cell_of(program) if program.ok else None
         engine_s = max(0.0, time.monotonic() - started - llm_s - eval_s)
         program = replace(program, cell=cell, timings=Timings(llm_s, eval_s, engine_s))
-        self.store.add_program(program)
+        self.store.add_program(program, calls)
+        self.budget.settle(k, draw.member.spec, proposal.cost)
+        self._calls[k] = calls
         return program
 
     async def _evaluate_initial(self) -> Program:
@@ -286,24 +414,30 @@ class Controller:
         self.store.add_program(program)
         return program
 
-    def _record_calls(self, k: int, program_id: str, proposal: Proposal) -> None:
-        for a in proposal.attempts:
-            self.store.add_llm_call(
-                LLMCall(
-                    run_id=self.run_id,
-                    iteration=k,
-                    model=proposal.model,
-                    prompt=a.prompt,
-                    response=a.response,
-                    program_id=program_id,
-                    tokens_in=a.tokens_in,
-                    tokens_out=a.tokens_out,
-                    latency=a.latency,
-                    seed=a.seed,
-                    temperature=a.temperature,
-                    error=a.error,
-                )
+    def _calls_of(
+        self, k: int, program_id: str | None, attempts: tuple[Attempt, ...]
+    ) -> list[LLMCall]:
+        return [
+            LLMCall(
+                run_id=self.run_id,
+                iteration=k,
+                model=a.model,
+                prompt=a.prompt,
+                response=a.response,
+                program_id=program_id,
+                tokens_in=a.tokens_in,
+                tokens_out=a.tokens_out,
+                latency=a.latency,
+                seed=a.seed,
+                temperature=a.temperature,
+                error=a.error,
+                call_index=a.index,
+                fault=a.fault,
+                outcome=a.outcome,
+                cost=a.cost,
             )
+            for a in attempts
+        ]
 
     def _check_features(self, initial: Program) -> None:
         """A MAP-Elites dimension must be a built-in descriptor or a metric the evaluator returns."""
@@ -366,4 +500,5 @@ class _Draw:
     parent: Program
     inspirations: list[Program]
     member: Member
+    fallbacks: tuple[Member, ...]
     rng: random.Random

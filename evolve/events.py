@@ -43,6 +43,8 @@ class RunFinished:
     message: str
     best: Program | None
     done: int
+    spent: float = 0.0
+    """USD spent on LLM calls by the whole run."""
 
 
 Event = RunStarted | CandidateDone | Stopping | RunFinished

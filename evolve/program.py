@@ -48,6 +48,8 @@ class Program:
     timings: Timings = field(default_factory=Timings)
     duplicate_of: str | None = None
     created_at: float = 0.0
+    cost: float = 0.0
+    selected_model: str = ""
 
     @property
     def code_hash(self) -> str:
@@ -74,3 +76,11 @@ class LLMCall:
     seed: int | None = None
     temperature: float | None = None
     error: str = ""
+    call_index: int = 0
+    fault: str = ""
+    outcome: str = ""
+    cost: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.fault)

@@ -1,5 +1,8 @@
-"""Prompts for chat models: the task, the parent with its metrics and output, inspirations,
-and the answer format (SEARCH/REPLACE diffs or a full rewrite).
+"""Prompts for chat models: the task, inspirations with their scores, the parent's ancestry
+(what each change did to the score), the parent with its metrics (full precision) and the
+output of its evaluation (truncated, secrets redacted), and the answer format
+(SEARCH/REPLACE diffs or a full rewrite). The wording lives in ``evolve/templates/*.txt``;
+a problem can replace any of those files (``llm.templates``).
 
 Base models get completion prompts instead (``evolve.code.versions``).
 """
@@ -7,33 +10,17 @@ Base models get completion prompts instead (``evolve.code.versions``).
 from __future__ import annotations
 
 import re
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from evolve.config import MutationStyle
+from evolve.errors import UserError
 from evolve.program import Program
 
 MAX_ARTIFACT_CHARS = 1500
 MAX_INSPIRATIONS_CHARS = 12000
-
-SYSTEM = (
-    "You are an expert programmer improving a program by evolutionary search. Each answer "
-    "you give is applied to the program, which is then run and scored. Change only the code "
-    "between the EVOLVE-BLOCK-START and EVOLVE-BLOCK-END markers; edits elsewhere are rejected."
-)
-
-DIFF_FORMAT = """Answer with one or more SEARCH/REPLACE blocks, exactly like this:
-
-<<<<<<< SEARCH
-lines copied exactly from the current program
-=======
-the new lines
->>>>>>> REPLACE
-
-Each SEARCH part must match the current program (copy it exactly, including indentation).
-Keep the blocks small and focused. Explain your idea in one or two sentences first."""
-
-REWRITE_FORMAT = """Answer with the complete new program in a single fenced code block
-(```{language} ... ```), keeping the EVOLVE-BLOCK markers and all code outside them exactly
-as they are. Explain your idea in one or two sentences first."""
 
 _TOKEN_PATTERNS = [
     re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{16,}"),
@@ -67,6 +54,100 @@ def describe_outcome(p: Program, primary: str) -> str:
     return f"status {p.status.value}: {p.reason}"
 
 
+TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
+    "system": frozenset(),
+    "user": frozenset(
+        {
+            "task",
+            "metric",
+            "direction",
+            "inspirations",
+            "ancestry",
+            "current",
+            "artifacts",
+            "answer_format",
+        }
+    ),
+    "diff": frozenset(),
+    "rewrite": frozenset({"language"}),
+}
+"""The prompt templates (``NAME.txt``) and the ``$placeholders`` each may use."""
+
+MAX_DIFF_CHARS = 1200
+
+
+@dataclass(frozen=True)
+class Templates:
+    """The chat prompt's parts, from ``evolve/templates`` or a problem's own folder."""
+
+    texts: dict[str, str]
+
+    @classmethod
+    def load(cls, folder: Path | None = None) -> Templates:
+        """The built-in templates, with any ``NAME.txt`` of ``folder`` in their place."""
+        texts = {
+            name: (_BUILTIN / f"{name}.txt").read_text(encoding="utf-8") for name in TEMPLATE_FIELDS
+        }
+        if folder is None:
+            return cls(texts)
+        if not folder.is_dir():
+            raise UserError(f"llm.templates: {folder} is not a folder")
+        for file in sorted(folder.iterdir()):
+            if file.suffix != ".txt":
+                continue
+            name = file.stem
+            if name not in TEMPLATE_FIELDS:
+                raise UserError(
+                    f"{file}: not a prompt template name (use one of "
+                    f"{', '.join(f'{n}.txt' for n in TEMPLATE_FIELDS)})"
+                )
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UserError(f"{file}: cannot read it ({exc})") from None
+            template = string.Template(text)
+            if not template.is_valid():
+                raise UserError(f"{file}: a '$' that is no placeholder (write '$$' for '$')")
+            unknown = set(template.get_identifiers()) - TEMPLATE_FIELDS[name]
+            if unknown:
+                allowed = ", ".join(f"${n}" for n in sorted(TEMPLATE_FIELDS[name])) or "none"
+                raise UserError(
+                    f"{file}: unknown placeholder ${sorted(unknown)[0]} (this template may use: "
+                    f"{allowed})"
+                )
+            texts[name] = text
+        return cls(texts)
+
+    def fill(self, name: str, **values: str) -> str:
+        return string.Template(self.texts[name]).substitute(values).strip()
+
+
+_BUILTIN = Path(__file__).parent / "templates"
+
+
+def describe_ancestry(parent: Program, ancestors: Sequence[Program], primary: str) -> str:
+    """What each step of the parent's lineage changed and what it did to the score,
+    nearest first."""
+    steps = []
+    child = parent
+    for ancestor in ancestors:
+        if not child.diff:
+            break
+        if child.ok and ancestor.ok:
+            delta = child.score - ancestor.score  # type: ignore[operator]
+            effect = f"{primary} {ancestor.score!r} -> {child.score!r} (change {delta:+.6g})"
+        else:
+            effect = f"{primary} {ancestor.score!r} -> {describe_outcome(child, primary)}"
+        steps.append(
+            f"## Generation {child.generation}: {effect}\n"
+            f"```diff\n{_truncate(redact(child.diff), MAX_DIFF_CHARS)}\n```"
+        )
+        child = ancestor
+    if not steps:
+        return ""
+    return "# How the current program came about (most recent change first)\n" + "\n\n".join(steps)
+
+
 def chat_prompt(
     task: str,
     parent: Program,
@@ -75,12 +156,12 @@ def chat_prompt(
     language: str,
     primary: str,
     direction: str,
+    ancestors: Sequence[Program] = (),
+    templates: Templates | None = None,
 ) -> tuple[str, str]:
     """(system, user) messages asking a chat model to improve ``parent``."""
-    parts = [
-        f"# Task\n{task.strip() or 'Improve the program.'}",
-        f"The score is the metric {primary!r}; {direction} it.",
-    ]
+    templates = templates or DEFAULT_TEMPLATES
+    inspiration_text = ""
     if inspirations:
         shown, used = [], 0
         for number, p in enumerate(inspirations, start=1):
@@ -92,19 +173,36 @@ def chat_prompt(
             shown.append(block)
             used += len(block)
         if shown:
-            parts.append("# Other programs of this search, for inspiration\n" + "\n\n".join(shown))
-    parts.append(
-        f"# Current program\n{describe_outcome(parent, primary)}\n```{language}\n{parent.code}\n```"
-    )
+            inspiration_text = (
+                "# Other programs of this search, for inspiration\n" + "\n\n".join(shown) + "\n\n"
+            )
+    ancestry = describe_ancestry(parent, ancestors, primary)
+    artifacts = ""
     if parent.artifacts:
         notes = "\n".join(
             f"## {name}\n{_truncate(redact(text), MAX_ARTIFACT_CHARS)}"
             for name, text in sorted(parent.artifacts.items())
         )
-        parts.append(f"# Output of the current program's last evaluation\n{notes}")
-    fmt = DIFF_FORMAT if style is MutationStyle.DIFF else REWRITE_FORMAT.format(language=language)
-    parts.append(f"# Your answer\n{fmt}")
-    return SYSTEM, "\n\n".join(parts)
+        artifacts = f"# Output of the current program's last evaluation\n{notes}\n\n"
+    if style is MutationStyle.DIFF:
+        answer_format = templates.fill("diff")
+    else:
+        answer_format = templates.fill("rewrite", language=language)
+    user = templates.fill(
+        "user",
+        task=task.strip() or "Improve the program.",
+        metric=repr(primary),
+        direction=direction,
+        inspirations=inspiration_text,
+        ancestry=ancestry + "\n\n" if ancestry else "",
+        current=f"{describe_outcome(parent, primary)}\n```{language}\n{parent.code}\n```",
+        artifacts=artifacts,
+        answer_format=answer_format,
+    )
+    return templates.fill("system"), user
+
+
+DEFAULT_TEMPLATES = Templates.load()
 
 
 _FENCE = re.compile(r"```[A-Za-z0-9_+\-]*[ \t]*\r?\n(.*?)```", re.DOTALL)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import ast
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from evolve.code.blocks import Blocks, check_preserved, split
 from evolve.code.diff import apply_edits, parse_edits
@@ -28,9 +28,10 @@ from evolve.code.versions import (
 from evolve.config import MutationStyle
 from evolve.llm.base import LLMError, LLMRequest, LLMResponse
 from evolve.llm.ensemble import Member
+from evolve.llm.retry import Health, RetryPolicy, Sleep, real_sleep
 from evolve.problem import Problem
 from evolve.program import Program, code_hash
-from evolve.prompts import chat_prompt, extract_code_block
+from evolve.prompts import Templates, chat_prompt, extract_code_block
 
 DEFAULT_HINTS = (
     ".",
@@ -47,7 +48,7 @@ _CONTEXT_CHARS = 2500
 
 @dataclass(frozen=True)
 class Attempt:
-    """One model call of a proposal, for the record."""
+    """One model call of a proposal, for the record (and for replay)."""
 
     prompt: str
     response: str
@@ -57,6 +58,14 @@ class Attempt:
     tokens_out: int = 0
     latency: float = 0.0
     error: str = ""
+    model: str = ""
+    fault: str = ""
+    """Why the call failed (a ``Fault`` value); empty when the model answered."""
+    cost: float = 0.0
+    index: int = 0
+    """The call's number within its iteration."""
+    outcome: str = ""
+    """For an answered call: why it gave no child (empty for the one that did)."""
 
 
 @dataclass(frozen=True)
@@ -83,11 +92,28 @@ class Proposal:
     def tokens_out(self) -> int:
         return sum(a.tokens_out for a in self.attempts)
 
+    @property
+    def cost(self) -> float:
+        return sum(a.cost for a in self.attempts)
+
 
 class Proposer:
-    def __init__(self, problem: Problem) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        policy: RetryPolicy | None = None,
+        health: Health | None = None,
+        sleep: Sleep = real_sleep,
+    ) -> None:
         self.problem = problem
-        self.hints = tuple(problem.config.llm.hints or DEFAULT_HINTS)
+        llm = problem.config.llm
+        self.hints = tuple(llm.hints or DEFAULT_HINTS)
+        self.policy = policy or RetryPolicy(llm.retries, llm.backoff, llm.backoff_max)
+        self.health = health or Health(llm.outage_seconds)
+        self.sleep = sleep
+        folder = llm.templates
+        self.templates = Templates.load(problem.root / folder if folder else None)
+        self._jitter = random.Random()  # timing only: never touches what the run computes
 
     async def propose(
         self,
@@ -96,66 +122,115 @@ class Proposer:
         member: Member,
         rng: random.Random,
         known: Callable[[str], str | None] = lambda _hash: None,
+        fallbacks: Sequence[Member] = (),
+        iteration: int = 0,
+        ancestors: Sequence[Program] = (),
     ) -> Proposal:
-        """Ask ``member`` for a child of ``parent``; ``known(code_hash)`` names a program of
-        the run that already has that code (such an answer is retried, like an unusable one)."""
-        attempts: list[Attempt] = []
+        """Ask ``member`` for a child of ``parent``. A call that keeps failing moves on to the
+        next of ``fallbacks``; an unusable answer is asked again (``llm.attempts`` answers
+        in all). ``known(code_hash)`` names a program of the run that already has that code
+        (such an answer is retried, like an unusable one). Raises ``Outage`` when every model
+        has been failing for too long."""
+        log = _CallLog(iteration)
+        members = [member, *fallbacks]
+        current = 0
+        answers = 0
         reason = ""
         duplicate_of: str | None = None
         repeated: str | None = None
-        for _ in range(self.problem.config.llm.attempts):
+        while answers < self.problem.config.llm.attempts and current < len(members):
+            m = members[current]
             seed = rng.randrange(2**31 - 1)
-            prompt, system, stop, finish = self._prompt(parent, inspirations, member, rng)
+            temperature = m.draw_temperature(rng)
+            prompt, system, stop, finish = self._prompt(parent, inspirations, m, rng, ancestors)
             request = LLMRequest(
                 prompt=prompt,
                 system=system,
-                temperature=member.temperature,
-                max_tokens=member.max_tokens,
+                temperature=temperature,
+                max_tokens=m.max_tokens,
                 seed=seed,
                 stop=stop,
             )
-            shown = prompt if not system else f"SYSTEM:\n{system}\n\nUSER:\n{prompt}"
-            started = time.monotonic()
-            try:
-                response: LLMResponse = await member.client.complete(request)
-            except LLMError as exc:
-                reason = f"LLM call failed: {exc}"
-                attempts.append(
-                    Attempt(
-                        shown,
-                        "",
-                        seed,
-                        member.temperature,
-                        latency=time.monotonic() - started,
-                        error=str(exc),
-                    )
-                )
+            response = await self._call(m, request, log)
+            if response is None:
+                reason = f"LLM call failed: {log.attempts[-1].error}"
+                current += 1
                 continue
-            # Wall time, queueing for the model included: that is time spent on the LLM.
-            attempts.append(
-                Attempt(
-                    shown,
-                    response.text,
-                    seed,
-                    member.temperature,
-                    response.tokens_in,
-                    response.tokens_out,
-                    time.monotonic() - started,
-                )
-            )
+            answers += 1
             code, reason = finish(response.text)
             duplicate_of = known(code_hash(code)) if code is not None else None
             if code is not None and duplicate_of is None:
-                return Proposal(code, "", member.spec, member.mutation, tuple(attempts))
+                return Proposal(code, "", m.spec, m.mutation, tuple(log.attempts))
             if duplicate_of is not None:
                 reason, repeated = f"same code as program {duplicate_of[:12]}", code
+            log.mark_unusable(reason)
+        if current >= len(members):
+            reason = f"every model failed: {log.attempts[-1].error}"
         # ``duplicate_of`` describes the last answer: a repeat (then the code is that repeat)
         # or unusable (then there is no code).
         code = repeated if duplicate_of is not None else None
-        return Proposal(code, reason, member.spec, member.mutation, tuple(attempts), duplicate_of)
+        last = members[min(current, len(members) - 1)]
+        return Proposal(code, reason, last.spec, last.mutation, tuple(log.attempts), duplicate_of)
+
+    async def _call(self, member: Member, request: LLMRequest, log: _CallLog) -> LLMResponse | None:
+        """One answer from ``member``, retrying transient faults; None when it gave none."""
+        shown = (
+            request.prompt
+            if not request.system
+            else f"SYSTEM:\n{request.system}\n\nUSER:\n{request.prompt}"
+        )
+        for retry in range(self.policy.retries + 1):
+            keyed = replace(request, key=(log.iteration, len(log.attempts)))
+            started = time.monotonic()
+            try:
+                response = await member.client.complete(keyed)
+            except LLMError as exc:
+                log.add(
+                    Attempt(
+                        shown,
+                        "",
+                        request.seed or 0,
+                        request.temperature,
+                        latency=time.monotonic() - started,
+                        error=str(exc),
+                        model=member.spec,
+                        fault=exc.fault.value,
+                    )
+                )
+                self.health.failure(exc)
+                if self.health.down():
+                    outage = self.health.outage()
+                    outage.attempts = tuple(log.attempts)
+                    raise outage from None
+                if not exc.fault.transient or retry == self.policy.retries:
+                    return None
+                await self.sleep(self.policy.delay(retry, exc, self._jitter))
+                continue
+            self.health.success()
+            # Wall time, queueing for the model included: that is time spent on the LLM.
+            log.add(
+                Attempt(
+                    shown,
+                    response.text,
+                    request.seed or 0,
+                    request.temperature,
+                    response.tokens_in,
+                    response.tokens_out,
+                    time.monotonic() - started,
+                    model=member.spec,
+                    cost=member.price.cost(response.tokens_in, response.tokens_out),
+                )
+            )
+            return response
+        return None
 
     def _prompt(
-        self, parent: Program, inspirations: list[Program], member: Member, rng: random.Random
+        self,
+        parent: Program,
+        inspirations: list[Program],
+        member: Member,
+        rng: random.Random,
+        ancestors: Sequence[Program] = (),
     ):
         problem = self.problem
         language = problem.language
@@ -196,6 +271,8 @@ class Proposer:
             language,
             problem.config.evaluator.primary_metric,
             direction,
+            ancestors,
+            self.templates,
         )
 
         def finish_chat(text: str) -> tuple[str | None, str]:
@@ -240,6 +317,20 @@ class Proposer:
             if new_names:
                 return None, f"uses undefined name(s): {', '.join(sorted(new_names))}"
         return code, ""
+
+
+class _CallLog:
+    """The calls of one proposal, numbered in order."""
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+        self.attempts: list[Attempt] = []
+
+    def add(self, attempt: Attempt) -> None:
+        self.attempts.append(replace(attempt, index=len(self.attempts)))
+
+    def mark_unusable(self, reason: str) -> None:
+        self.attempts[-1] = replace(self.attempts[-1], outcome=reason or "unusable")
 
 
 def _context(blocks: Blocks, index: int) -> str:

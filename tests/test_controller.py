@@ -81,7 +81,7 @@ def _setup(
     )
     kind = ModelKind.BASE if style is MutationStyle.COMPLETION else ModelKind.CHAT
     client = ScriptedClient(answer, kind)
-    member = Member("scripted/test", 1.0, style, 0.8, 200, client)
+    member = Member("scripted/test", 1.0, style, (0.8,), 200, client)
     return problem, store, executor, client, Ensemble([member])
 
 

@@ -83,7 +83,7 @@ def test_a_base_url_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_weighted_choice_follows_the_weights() -> None:
     def member(spec: str, weight: float) -> Member:
-        return Member(spec, weight, MutationStyle.DIFF, 0.8, 100, LocalLlama(EMBEDDED))
+        return Member(spec, weight, MutationStyle.DIFF, (0.8,), 100, LocalLlama(EMBEDDED))
 
     ensemble = Ensemble([member("local/a", 3.0), member("local/b", 1.0)])
     rng = random.Random(0)

@@ -80,7 +80,7 @@ BAD_CASES: dict[str, BadCase] = {
     "search_typo": BadCase(
         toml("iterations = 50", "iterationz = 50"), ("unknown key", "search.iterationz")
     ),
-    "llm_typo": BadCase(toml("max_tokens = 400", "max_token = 400"), ("llm.max_token",)),
+    "llm_typo": BadCase(toml("max_tokens = 300", "max_token = 300"), ("llm.max_token",)),
     "feature_typo": BadCase(toml("bins = 6", "bin = 6"), ("unknown key", "features.0.bin")),
     "empty_toml": BadCase(lambda d: (d / "problem.toml").write_text(""), ("missing", "'name'")),
     "unknown_sandbox_backend": BadCase(

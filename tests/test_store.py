@@ -344,13 +344,16 @@ def test_llm_calls_round_trip(store: Store, run_id: str) -> None:
             prompt="again",
             response="",
             error="rate limited",
+            call_index=1,
+            fault="rate_limit",
+            cost=0.25,
         ),
     ]
-    for call in calls:
-        store.add_llm_call(call)
+    store.add_llm_calls(calls)
     other = store.create_run("other", "/o", {}, 0)
-    store.add_llm_call(LLMCall(run_id=other, iteration=1, model="m", prompt="p", response="r"))
+    store.add_llm_calls([LLMCall(run_id=other, iteration=1, model="m", prompt="p", response="r")])
     assert store.llm_calls(run_id) == calls
+    assert store.spent(run_id) == 0.25 and store.spent(other) == 0.0
     assert len(store.llm_calls(other)) == 1
     assert store.llm_calls("missing") == []
 

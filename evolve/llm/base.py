@@ -24,6 +24,8 @@ class LLMRequest:
     max_tokens: int = 1024
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    key: tuple[int, int] | None = None
+    """(iteration, call number): where this call sits in the run, for record and replay."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,40 @@ class LLMResponse:
     finish_reason: str = ""
 
 
+class Fault(StrEnum):
+    """Why a call failed. Transient faults are retried on the same model with backoff;
+    the others go straight to another model of the ensemble."""
+
+    RATE_LIMIT = "rate_limit"
+    SERVER = "server"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    MALFORMED = "malformed"
+    EMPTY = "empty"
+    REFUSAL = "refusal"
+    AUTH = "auth"
+    BAD_REQUEST = "bad_request"
+    OTHER = "other"
+
+    @property
+    def transient(self) -> bool:
+        return self in _TRANSIENT
+
+
+_TRANSIENT = frozenset(
+    {Fault.RATE_LIMIT, Fault.SERVER, Fault.TIMEOUT, Fault.CONNECTION, Fault.MALFORMED, Fault.EMPTY}
+)
+
+
 class LLMError(RuntimeError):
-    """A call that failed (network, provider error, empty answer); the run goes on."""
+    """A call that failed; the run goes on (retry, another model, or an invalid candidate)."""
+
+    def __init__(
+        self, message: str, fault: Fault = Fault.OTHER, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.fault = fault
+        self.retry_after = retry_after
 
 
 class LLMClient(Protocol):

@@ -1,21 +1,25 @@
 """The ensemble: which models a run may use, and the choice of one for each proposal.
 
-Selection here is by fixed weights, drawn from the proposal's own seeded random stream so
-a run is reproducible. Model specs are checked (provider known, key present) before a run
-starts, so a missing key is one clear line, not a failure an hour in.
+Model specs are checked (provider known, key present) before a run starts, so a missing key
+is one clear line, not a failure an hour in. The choice itself is a ``Selector`` (fixed
+weights or a bandit, ``evolve.llm.selection``); the draw comes from the proposal's own
+seeded random stream, so a run is reproducible.
 """
 
 from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from evolve.config import LLMConfig, ModelConfig, MutationStyle
 from evolve.errors import UserError
 from evolve.llm.base import LLMClient, ModelKind
 from evolve.llm.local import EMBEDDED, LocalLlama
+from evolve.llm.pricing import FREE, Price, price_of
 from evolve.llm.providers import KEY_VARIABLES, AnthropicChat, LiteLLMChat, OpenAIChat
+from evolve.llm.selection import Selector
 
 PROVIDERS = ("local", "openai", "anthropic", "litellm")
 
@@ -33,26 +37,62 @@ class Member:
     spec: str
     weight: float
     mutation: MutationStyle
-    temperature: float
+    temperatures: tuple[float, ...]
     max_tokens: int
     client: LLMClient
+    price: Price = FREE
+    index: int = 0
+
+    @property
+    def temperature(self) -> float:
+        return self.temperatures[0]
+
+    def draw_temperature(self, rng: random.Random) -> float:
+        """The temperature of one call (drawn only when there is a choice)."""
+        if len(self.temperatures) == 1:
+            return self.temperatures[0]
+        return rng.choice(self.temperatures)
 
 
 class Ensemble:
-    def __init__(self, members: list[Member]) -> None:
+    def __init__(self, members: list[Member], selector: Selector | None = None) -> None:
         if not members:
             raise UserError("no models configured")
-        self.members = members
+        self.members = [m if m.index == i else _reindex(m, i) for i, m in enumerate(members)]
+        self.selector = selector or Selector([m.weight for m in members])
 
-    def choose(self, rng: random.Random) -> Member:
-        """A member drawn with probability proportional to its weight."""
-        if len(self.members) == 1:
-            return self.members[0]
-        weights = [m.weight for m in self.members]
-        return rng.choices(self.members, weights=weights, k=1)[0]
+    def choose(self, rng: random.Random, pending: Sequence[int] = ()) -> Member:
+        """The member for one proposal; ``pending[i]``: proposals of member i in flight."""
+        return self.members[self.selector.choose(rng, pending)]
+
+    def fallbacks(self, first: Member, rng: random.Random) -> list[Member]:
+        """The order in which the other members stand in when ``first`` keeps failing:
+        a weighted shuffle (drawn only when there is more than one to order)."""
+        rest = [m for m in self.members if m is not first]
+        order: list[Member] = []
+        while len(rest) > 1:
+            pick = rng.choices(rest, weights=[m.weight for m in rest], k=1)[0]
+            order.append(pick)
+            rest.remove(pick)
+        return order + rest
+
+    def index_of(self, spec: str) -> int | None:
+        for m in self.members:
+            if m.spec == spec:
+                return m.index
+        return None
 
 
-def check_spec(spec: str, base_url: str | None = None) -> None:
+def _reindex(member: Member, index: int) -> Member:
+    return replace(member, index=index)
+
+
+def key_variable(model: ModelConfig) -> str | None:
+    provider = model.name.split("/", 1)[0]
+    return model.api_key_env or KEY_VARIABLES.get(provider)
+
+
+def check_spec(spec: str, base_url: str | None = None, api_key_env: str | None = None) -> None:
     """Raise UserError when a model spec cannot be used as written."""
     provider, sep, name = spec.partition("/")
     if not sep or not name:
@@ -65,23 +105,42 @@ def check_spec(spec: str, base_url: str | None = None) -> None:
             f"model {spec!r}: unknown provider {provider!r} (use one of {', '.join(PROVIDERS)}; "
             "litellm/<provider>/<model> reaches the rest)"
         )
-    variable = KEY_VARIABLES.get(provider)
-    if variable and not base_url and not os.environ.get(variable):
+    variable = api_key_env or KEY_VARIABLES.get(provider)
+    if variable and not (base_url and not api_key_env) and not os.environ.get(variable):
         raise UserError(
-            f"model {spec!r} needs the environment variable {variable} (set it, or set base_url)"
+            f"model {spec!r} needs the environment variable {variable} (set it, or set base_url "
+            "for a server that needs no key)"
         )
 
 
 def make_client(model: ModelConfig, timeout: float) -> LLMClient:
-    check_spec(model.name, model.base_url)
+    check_spec(model.name, model.base_url, model.api_key_env)
     provider = model.name.split("/", 1)[0]
     if provider == "local":
         return LocalLlama(model.name)
     if provider == "openai":
-        return OpenAIChat(model.name, base_url=model.base_url, timeout=timeout)
+        return OpenAIChat(
+            model.name,
+            base_url=model.base_url,
+            timeout=timeout,
+            api_key_env=model.api_key_env,
+            reasoning_effort=model.reasoning_effort,
+        )
     if provider == "anthropic":
-        return AnthropicChat(model.name, base_url=model.base_url, timeout=timeout)
-    return LiteLLMChat(model.name, base_url=model.base_url, timeout=timeout)
+        return AnthropicChat(
+            model.name,
+            base_url=model.base_url,
+            timeout=timeout,
+            api_key_env=model.api_key_env,
+            thinking_budget=model.thinking_budget,
+        )
+    return LiteLLMChat(
+        model.name,
+        base_url=model.base_url,
+        timeout=timeout,
+        api_key_env=model.api_key_env,
+        reasoning_effort=model.reasoning_effort,
+    )
 
 
 def resolve_models(config: LLMConfig) -> tuple[list[ModelConfig], str]:
@@ -91,26 +150,53 @@ def resolve_models(config: LLMConfig) -> tuple[list[ModelConfig], str]:
     return [ModelConfig(name=EMBEDDED)], EMBEDDED_NOTICE
 
 
-def build_ensemble(config: LLMConfig) -> Ensemble:
+def client_kind(spec: str) -> ModelKind:
+    return ModelKind.BASE if spec.startswith("local/") else ModelKind.CHAT
+
+
+def build_ensemble(config: LLMConfig, clients: dict[str, LLMClient] | None = None) -> Ensemble:
+    """The run's ensemble. ``clients`` replaces the real client of a spec (replay)."""
     models, _ = resolve_models(config)
+    specs = [m.name for m in models]
+    if len(set(specs)) != len(specs):
+        dupe = next(s for s in specs if specs.count(s) > 1)
+        raise UserError(f"llm.models: {dupe!r} is listed twice (give it one weight)")
     members = []
-    for model in models:
-        client = make_client(model, config.timeout)
+    for index, model in enumerate(models):
+        if clients is not None and model.name in clients:
+            client = clients[model.name]
+        else:
+            client = make_client(model, config.timeout)
+        price = price_of(model)
+        if config.budget_usd is not None and not price.known:
+            raise UserError(
+                f"model {model.name!r}: no price is known, so --budget-usd cannot be kept; set "
+                "price_in and price_out (USD per million tokens) in its [[llm.models]] table"
+            )
         style = model.mutation
         if style is MutationStyle.AUTO:
             style = (
                 MutationStyle.COMPLETION if client.kind is ModelKind.BASE else MutationStyle.DIFF
             )
+        temperature = model.temperature if model.temperature is not None else config.temperature
+        temperatures = tuple(temperature) if isinstance(temperature, list) else (temperature,)
         members.append(
             Member(
                 spec=model.name,
                 weight=model.weight,
                 mutation=style,
-                temperature=model.temperature
-                if model.temperature is not None
-                else config.temperature,
+                temperatures=temperatures,
                 max_tokens=model.max_tokens or config.max_tokens,
                 client=client,
+                price=price,
+                index=index,
             )
         )
-    return Ensemble(members)
+    selector = Selector(
+        [m.weight for m in members],
+        mode=config.selection,
+        exploration=config.exploration,
+        discount=config.discount,
+        cost_weight=config.cost_weight,
+    )
+    return Ensemble(members, selector)

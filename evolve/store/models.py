@@ -23,6 +23,10 @@ class RunRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     """running, completed, interrupted or failed."""
     message: Mapped[str] = mapped_column(Text, default="")
+    origin: Mapped[str] = mapped_column(Text, default="")
+    """How the run began: empty, ``replay:RUN`` or ``fork:RUN:ITERATION``."""
+    selection: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The model selector's state after the last applied candidate."""
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
@@ -59,6 +63,10 @@ class ProgramRow(Base):
     eval_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     engine_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     duplicate_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    """USD spent on this candidate's LLM calls."""
+    selected_model: Mapped[str] = mapped_column(String(200), default="")
+    """The model the ensemble chose (``model`` is the one that answered, after fallbacks)."""
     created_at: Mapped[float] = mapped_column(Float)
 
 
@@ -79,4 +87,11 @@ class LLMCallRow(Base):
     seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
     temperature: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
+    call_index: Mapped[int] = mapped_column(Integer, default=0)
+    """The call's number within its iteration (the key of replay)."""
+    fault: Mapped[str] = mapped_column(String(20), default="")
+    """Why the call failed (rate_limit, server, timeout, ...); empty when answered."""
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    """Why an answered call gave no child; empty for the answer that did."""
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[float] = mapped_column(Float)

@@ -11,12 +11,12 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import sessionmaker
@@ -52,6 +52,7 @@ class RunInfo:
     message: str
     created_at: float
     updated_at: float
+    origin: str = ""
 
 
 class Store:
@@ -77,6 +78,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             Base.metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except OperationalError as exc:
             raise UserError(f"cannot open database {url}: {exc.orig}") from None
         self._session = sessionmaker(self.engine, expire_on_commit=False)
@@ -85,7 +87,14 @@ class Store:
         self.engine.dispose()
 
     # runs -----------------------------------------------------------------
-    def create_run(self, problem: str, problem_path: str, config: dict[str, Any], seed: int) -> str:
+    def create_run(
+        self,
+        problem: str,
+        problem_path: str,
+        config: dict[str, Any],
+        seed: int,
+        origin: str = "",
+    ) -> str:
         run_id = uuid.uuid4().hex[:12]
         now = time.time()
         with self._session.begin() as s:
@@ -98,6 +107,7 @@ class Store:
                     seed=seed,
                     status="running",
                     message="",
+                    origin=origin,
                     created_at=now,
                     updated_at=now,
                 )
@@ -135,38 +145,12 @@ class Store:
         return [_run_info(r) for r in rows]
 
     # programs -------------------------------------------------------------
-    def add_program(self, p: Program) -> None:
-        """Commit one candidate now: killing the process later cannot lose it."""
+    def add_program(self, p: Program, calls: Sequence[LLMCall] = ()) -> None:
+        """Commit one candidate, with the LLM calls that made it, now and together: killing
+        the process later cannot lose it."""
         with self._session.begin() as s:
-            s.add(
-                ProgramRow(
-                    id=p.id,
-                    run_id=p.run_id,
-                    iteration=p.iteration,
-                    code=p.code,
-                    code_hash=p.code_hash,
-                    parent_id=p.parent_id,
-                    inspiration_ids=list(p.inspiration_ids),
-                    island=p.island,
-                    generation=p.generation,
-                    status=p.status.value,
-                    reason=p.reason,
-                    score=p.score,
-                    metrics=_finite(p.metrics),
-                    artifacts=dict(p.artifacts),
-                    cell=list(p.cell) if p.cell is not None else None,
-                    diff=p.diff,
-                    model=p.model,
-                    mutation=p.mutation,
-                    tokens_in=p.tokens_in,
-                    tokens_out=p.tokens_out,
-                    llm_seconds=p.timings.llm,
-                    eval_seconds=p.timings.evaluation,
-                    engine_seconds=p.timings.engine,
-                    duplicate_of=p.duplicate_of,
-                    created_at=p.created_at or time.time(),
-                )
-            )
+            s.add(_program_row(p))
+            s.add_all(_call_row(c) for c in calls)
 
     def programs(self, run_id: str) -> list[Program]:
         """All candidates of a run, in iteration order."""
@@ -229,46 +213,171 @@ class Store:
             return s.scalar(select(func.count()).where(ProgramRow.run_id == run_id)) or 0
 
     # LLM calls ------------------------------------------------------------
-    def add_llm_call(self, call: LLMCall) -> None:
+    def add_llm_calls(self, calls: Sequence[LLMCall]) -> None:
         with self._session.begin() as s:
-            s.add(
-                LLMCallRow(
-                    run_id=call.run_id,
-                    program_id=call.program_id,
-                    iteration=call.iteration,
-                    model=call.model,
-                    prompt=call.prompt,
-                    response=call.response,
-                    tokens_in=call.tokens_in,
-                    tokens_out=call.tokens_out,
-                    latency=call.latency,
-                    seed=call.seed,
-                    temperature=call.temperature,
-                    error=call.error,
-                    created_at=time.time(),
-                )
-            )
+            s.add_all(_call_row(c) for c in calls)
+
+    def spent(self, run_id: str) -> float:
+        """USD spent on the run's LLM calls so far."""
+        with self._session() as s:
+            total = s.scalar(select(func.sum(LLMCallRow.cost)).where(LLMCallRow.run_id == run_id))
+        return float(total or 0.0)
 
     def llm_calls(self, run_id: str) -> list[LLMCall]:
+        """Every call of the run, in the order they were stored."""
         with self._session() as s:
             stmt = select(LLMCallRow).where(LLMCallRow.run_id == run_id).order_by(LLMCallRow.id)
-            return [
-                LLMCall(
-                    run_id=r.run_id,
-                    iteration=r.iteration,
-                    model=r.model,
-                    prompt=r.prompt,
-                    response=r.response,
-                    program_id=r.program_id,
-                    tokens_in=r.tokens_in,
-                    tokens_out=r.tokens_out,
-                    latency=r.latency,
-                    seed=r.seed,
-                    temperature=r.temperature,
-                    error=r.error,
+            return [_call(r) for r in s.scalars(stmt)]
+
+    # whole runs -----------------------------------------------------------
+    def set_selection(self, run_id: str, state: dict[str, Any]) -> None:
+        with self._session.begin() as s:
+            row = s.get(RunRow, run_id)
+            if row is not None:
+                row.selection = state
+
+    def selection(self, run_id: str) -> dict[str, Any] | None:
+        with self._session() as s:
+            row = s.get(RunRow, run_id)
+            return row.selection if row is not None else None
+
+    def fork_run(self, source: str, upto: int, config: dict[str, Any]) -> str:
+        """A new run holding copies of ``source``'s candidates (and their calls) before
+        iteration ``upto``; resuming it continues from there."""
+        info = self.run(source)
+        programs = [p for p in self.programs(info.id) if p.iteration < upto]
+        if not programs or programs[0].iteration != 0:
+            raise UserError(f"run {info.id} has no initial program to fork from")
+        new_id = self.create_run(
+            info.problem, info.problem_path, config, info.seed, origin=f"fork:{info.id}:{upto}"
+        )
+        ids = {p.id: uuid.uuid4().hex for p in programs}
+        by_program: dict[str, list[LLMCall]] = {}
+        for call in self.llm_calls(info.id):
+            if call.program_id in ids and call.iteration < upto:
+                by_program.setdefault(call.program_id, []).append(call)
+        with self._session.begin() as s:
+            for p in programs:
+                copy = replace(
+                    p,
+                    id=ids[p.id],
+                    run_id=new_id,
+                    parent_id=ids.get(p.parent_id or "", p.parent_id),
+                    inspiration_ids=tuple(ids.get(i, i) for i in p.inspiration_ids),
+                    duplicate_of=ids.get(p.duplicate_of or "", p.duplicate_of),
                 )
-                for r in s.scalars(stmt)
-            ]
+                s.add(_program_row(copy))
+                s.add_all(
+                    _call_row(replace(c, run_id=new_id, program_id=ids[p.id]))
+                    for c in by_program.get(p.id, [])
+                )
+        self.set_run_status(new_id, "interrupted", f"forked from run {info.id} at iteration {upto}")
+        return new_id
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a database made by an older version up to date: add the columns it lacks
+    (every later column has a default). Nothing is dropped or rewritten."""
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                default = column.default.arg if column.default is not None else None
+                if callable(default):
+                    default = None
+                clause = "" if default is None else f" DEFAULT {_sql_literal(default)}"
+                conn.execute(
+                    text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}')
+                )
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _program_row(p: Program) -> ProgramRow:
+    return ProgramRow(
+        id=p.id,
+        run_id=p.run_id,
+        iteration=p.iteration,
+        code=p.code,
+        code_hash=p.code_hash,
+        parent_id=p.parent_id,
+        inspiration_ids=list(p.inspiration_ids),
+        island=p.island,
+        generation=p.generation,
+        status=p.status.value,
+        reason=p.reason,
+        score=p.score,
+        metrics=_finite(p.metrics),
+        artifacts=dict(p.artifacts),
+        cell=list(p.cell) if p.cell is not None else None,
+        diff=p.diff,
+        model=p.model,
+        mutation=p.mutation,
+        tokens_in=p.tokens_in,
+        tokens_out=p.tokens_out,
+        llm_seconds=p.timings.llm,
+        eval_seconds=p.timings.evaluation,
+        engine_seconds=p.timings.engine,
+        duplicate_of=p.duplicate_of,
+        cost=p.cost,
+        selected_model=p.selected_model,
+        created_at=p.created_at or time.time(),
+    )
+
+
+def _call_row(call: LLMCall) -> LLMCallRow:
+    return LLMCallRow(
+        run_id=call.run_id,
+        program_id=call.program_id,
+        iteration=call.iteration,
+        model=call.model,
+        prompt=call.prompt,
+        response=call.response,
+        tokens_in=call.tokens_in,
+        tokens_out=call.tokens_out,
+        latency=call.latency,
+        seed=call.seed,
+        temperature=call.temperature,
+        error=call.error,
+        call_index=call.call_index,
+        fault=call.fault,
+        outcome=call.outcome,
+        cost=call.cost,
+        created_at=time.time(),
+    )
+
+
+def _call(r: LLMCallRow) -> LLMCall:
+    return LLMCall(
+        run_id=r.run_id,
+        iteration=r.iteration,
+        model=r.model,
+        prompt=r.prompt,
+        response=r.response,
+        program_id=r.program_id,
+        tokens_in=r.tokens_in,
+        tokens_out=r.tokens_out,
+        latency=r.latency,
+        seed=r.seed,
+        temperature=r.temperature,
+        error=r.error,
+        call_index=r.call_index or 0,
+        fault=r.fault or "",
+        outcome=r.outcome or "",
+        cost=r.cost or 0.0,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -296,6 +405,7 @@ def _run_info(r: RunRow) -> RunInfo:
         message=r.message,
         created_at=r.created_at,
         updated_at=r.updated_at,
+        origin=r.origin or "",
     )
 
 
@@ -323,4 +433,6 @@ def _program(r: ProgramRow) -> Program:
         timings=Timings(llm=r.llm_seconds, evaluation=r.eval_seconds, engine=r.engine_seconds),
         duplicate_of=r.duplicate_of,
         created_at=r.created_at,
+        cost=r.cost or 0.0,
+        selected_model=r.selected_model or "",
     )

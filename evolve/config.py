@@ -132,7 +132,7 @@ class ModelConfig(_Strict):
     ``litellm/<provider>/<model>``."""
     weight: Annotated[float, Field(gt=0)] = 1.0
     """Share of proposals under ``selection = "fixed"``; the tie-break order otherwise."""
-    mutation: MutationStyle = MutationStyle.AUTO
+    mutation: Annotated[MutationStyle, Field(strict=False)] = MutationStyle.AUTO
     base_url: str | None = None
     """An OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenRouter) or a proxy."""
     api_key_env: str | None = None
@@ -168,9 +168,9 @@ class LLMConfig(_Strict):
     selection: Literal["fixed", "ucb", "thompson"] = "ucb"
     """How the model of each proposal is chosen: by fixed weights, by a discounted
     asymmetric UCB bandit, or by Thompson sampling (rewarded by improvement over the parent)."""
-    exploration: Annotated[float, Field(ge=0)] = 1.0
+    exploration: Annotated[float, Field(ge=0)] = 0.5
     """UCB: weight of the exploration bonus."""
-    discount: Annotated[float, Field(gt=0, le=1)] = 0.95
+    discount: Annotated[float, Field(gt=0, le=1)] = 0.97
     """Bandits: each new result multiplies the weight of older ones by this."""
     cost_weight: Annotated[float, Field(ge=0)] = 0.0
     """Bandits: how much a model's cost per call (relative to the dearest) lowers its value."""

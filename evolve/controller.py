@@ -187,6 +187,13 @@ class Controller:
                 self._first_seen.setdefault(program.code_hash, (program.iteration, program.id))
             before = self.archive.best()
             self.archive.apply(program)
+            if program.ok:
+                # Its cell as of its turn in iteration order (adaptive bins move), so the
+                # stored cell does not depend on when its evaluation happened to finish.
+                cell = self.archive.cell_of(program)
+                if cell != program.cell:
+                    program = replace(program, cell=cell)
+                    self.store.set_cell(program.id, cell)
             self._programs[program.id] = program
             self._learn(program)
             self._claim_done.pop(program.iteration, None)
@@ -383,9 +390,8 @@ class Controller:
             cost=proposal.cost,
             selected_model=draw.member.spec,
         )
-        cell = self.archive.cell_of(program) if program.ok else None
         engine_s = max(0.0, time.monotonic() - started - llm_s - eval_s)
-        program = replace(program, cell=cell, timings=Timings(llm_s, eval_s, engine_s))
+        program = replace(program, timings=Timings(llm_s, eval_s, engine_s))
         self.store.add_program(program, calls)
         self.budget.settle(k, draw.member.spec, proposal.cost)
         self._calls[k] = calls
@@ -409,8 +415,6 @@ class Controller:
             timings=Timings(evaluation=evaluation.seconds),
             created_at=time.time(),
         )
-        if program.ok:
-            program = replace(program, cell=self.archive.cell_of(program))
         self.store.add_program(program)
         return program
 

@@ -26,7 +26,7 @@ from evolve.code.versions import (
     stop_sequences,
 )
 from evolve.config import MutationStyle
-from evolve.llm.base import LLMError, LLMRequest, LLMResponse
+from evolve.llm.base import LLMError, LLMRequest, LLMResponse, shown_prompt
 from evolve.llm.ensemble import Member
 from evolve.llm.retry import Health, RetryPolicy, Sleep, real_sleep
 from evolve.problem import Problem
@@ -174,11 +174,7 @@ class Proposer:
 
     async def _call(self, member: Member, request: LLMRequest, log: _CallLog) -> LLMResponse | None:
         """One answer from ``member``, retrying transient faults; None when it gave none."""
-        shown = (
-            request.prompt
-            if not request.system
-            else f"SYSTEM:\n{request.system}\n\nUSER:\n{request.prompt}"
-        )
+        shown = shown_prompt(request)
         for retry in range(self.policy.retries + 1):
             keyed = replace(request, key=(log.iteration, len(log.attempts)))
             started = time.monotonic()

@@ -67,9 +67,26 @@ def run(
     temperature: Annotated[
         float | None, typer.Option("--temperature", min=0.0, max=2.0, help="Sampling temperature.")
     ] = None,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option(
+            "--budget-usd", min=0.0, help="Stop starting proposals once this much is spent."
+        ),
+    ] = None,
+    replay: Annotated[
+        str | None,
+        typer.Option("--replay", help="Re-run a recorded run from its stored LLM answers."),
+    ] = None,
+    fork: Annotated[
+        str | None,
+        typer.Option("--fork", help="Start a new run from a recorded run's first iterations."),
+    ] = None,
+    at: Annotated[
+        int | None, typer.Option("--at", help="With --fork: the first iteration to redo.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run (or resume) an evolutionary search on a problem."""
+    """Run (or resume, replay, fork) an evolutionary search on a problem."""
     run_command(
         problem=problem,
         iterations=iterations,
@@ -82,6 +99,10 @@ def run(
         target_score=target_score,
         temperature=temperature,
         as_json=as_json,
+        budget_usd=budget_usd,
+        replay=replay,
+        fork=fork,
+        at=at,
     )
 
 
@@ -127,6 +148,30 @@ def best(
 def problems(as_json: JsonOption = False) -> None:
     """List the bundled problems."""
     inspect_cmds.problems_command(as_json)
+
+
+@app.command()
+def models(
+    problem: Annotated[
+        str | None,
+        typer.Argument(help="problem.toml, its folder, or a bundled name (its [llm] models)."),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Model spec, repeatable (instead of the problem's)."),
+    ] = None,
+    ping: Annotated[
+        bool, typer.Option("--ping", help="Make one short real call to each usable model.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for --ping.")
+    ] = 30.0,
+    as_json: JsonOption = False,
+) -> None:
+    """List the configured models, their prices, and whether each is usable now."""
+    from evolve.cli.models_cmd import models_command
+
+    models_command(problem, model or [], ping, timeout, as_json)
 
 
 def _is_a(exc: BaseException, name: str) -> bool:

@@ -11,7 +11,9 @@ from evolve.cli.progress import Progress
 from evolve.controller import Controller
 from evolve.errors import UserError
 from evolve.evaluation.executor import ProcessExecutor
-from evolve.llm.ensemble import build_ensemble, resolve_models
+from evolve.llm.ensemble import build_ensemble, client_kind, resolve_models
+from evolve.llm.replay import Recording, ReplayClient
+from evolve.llm.retry import no_sleep, real_sleep
 from evolve.problem import Problem, load_problem, problem_from_config, validate_config
 from evolve.store.store import Store, resolve_db_url
 
@@ -38,6 +40,7 @@ def _overrides(**flags: Any) -> dict[str, Any]:
         "max_in_flight": "search.max_in_flight",
         "target_score": "search.target_score",
         "temperature": "llm.temperature",
+        "budget_usd": "llm.budget_usd",
     }
     out = {keys[k]: v for k, v in flags.items() if k in keys and v is not None}
     if flags.get("models"):
@@ -77,6 +80,10 @@ def run_command(
     target_score: float | None,
     temperature: float | None,
     as_json: bool,
+    budget_usd: float | None = None,
+    replay: str | None = None,
+    fork: str | None = None,
+    at: int | None = None,
 ) -> None:
     overrides = _overrides(
         iterations=iterations,
@@ -86,21 +93,61 @@ def run_command(
         target_score=target_score,
         temperature=temperature,
         models=models,
+        budget_usd=budget_usd,
     )
-    if problem is None and resume is None:
+    sources = [
+        name for name, v in (("--resume", resume), ("--replay", replay), ("--fork", fork)) if v
+    ]
+    if len(sources) > 1:
+        raise UserError(f"give only one of {' and '.join(sources)}")
+    if at is not None and fork is None:
+        raise UserError("--at ITERATION goes with --fork RUN_ID")
+    if problem is not None and sources:
+        raise UserError(
+            f"{sources[0]} takes the problem from the recorded run: drop the PROBLEM argument"
+        )
+    if problem is None and not sources:
         raise UserError(
             "give a PROBLEM (a problem.toml, its folder or a bundled name) or --resume RUN_ID"
         )
-    store = Store(resolve_db_url(db), must_exist=resume is not None)
-    if resume is not None:
-        run_id, prob = _resumed_problem(store, resume, overrides)
-        store.update_run_config(run_id, prob.config.model_dump(mode="json"))
+    store = Store(resolve_db_url(db), must_exist=bool(sources))
+    clients = None
+    sleep = real_sleep
+    if resume is not None or fork is not None:
+        source = resume or fork
+        assert source is not None
+        run_id, prob = _resumed_problem(store, source, overrides)
+        if fork is not None:
+            if at is None:
+                raise UserError("--fork RUN_ID needs --at ITERATION (the first iteration to redo)")
+            if at < 1:
+                raise UserError("--at must be 1 or more (iteration 0 is the initial program)")
+            run_id = store.fork_run(run_id, at, prob.config.model_dump(mode="json"))
+        else:
+            store.update_run_config(run_id, prob.config.model_dump(mode="json"))
+    elif replay is not None:
+        if models:
+            raise UserError("--replay uses the recorded run's models: drop --model")
+        source_id, prob = _resumed_problem(store, replay, overrides)
+        recording = Recording(source_id, store.llm_calls(source_id))
+        specs = [m.name for m in resolve_models(prob.config.llm)[0]]
+        clients = {spec: ReplayClient(spec, client_kind(spec), recording) for spec in specs}
+        sleep = no_sleep
+        run_id = store.create_run(
+            prob.name,
+            str(prob.file),
+            prob.config.model_dump(mode="json"),
+            prob.config.search.seed,
+            origin=f"replay:{source_id}",
+        )
     else:
         assert problem is not None
         prob = load_problem(problem, overrides)
         run_id = ""
     _, notice = resolve_models(prob.config.llm)
-    ensemble = build_ensemble(prob.config.llm)
+    if clients is not None:
+        notice = ""
+    ensemble = build_ensemble(prob.config.llm, clients)
     executor = ProcessExecutor(
         prob.evaluator,
         prob.config.sandbox,
@@ -117,7 +164,7 @@ def run_command(
             prob.name, str(prob.file), prob.config.model_dump(mode="json"), prob.config.search.seed
         )
     progress = Progress(prob, quiet=as_json, notice=notice)
-    controller = Controller(prob, store, executor, ensemble, run_id, listener=progress)
+    controller = Controller(prob, store, executor, ensemble, run_id, listener=progress, sleep=sleep)
     try:
         finished = asyncio.run(controller.run())
     except BaseException as exc:
@@ -136,6 +183,7 @@ def run_command(
                 "status": finished.status,
                 "message": finished.message,
                 "candidates": len(programs) - 1,
+                "spent_usd": finished.spent,
                 "best": program_dict(finished.best) if finished.best else None,
                 "time_split": progress.time_split(programs),
             }

@@ -28,6 +28,13 @@ class LLMRequest:
     """(iteration, call number): where this call sits in the run, for record and replay."""
 
 
+def shown_prompt(request: LLMRequest) -> str:
+    """The request as one text, the way it is recorded (and checked on replay)."""
+    if not request.system:
+        return request.prompt
+    return f"SYSTEM:\n{request.system}\n\nUSER:\n{request.prompt}"
+
+
 @dataclass(frozen=True)
 class LLMResponse:
     text: str

@@ -17,7 +17,7 @@ from evolve.config import LLMConfig, ModelConfig, MutationStyle
 from evolve.errors import UserError
 from evolve.llm.base import LLMClient, ModelKind
 from evolve.llm.local import EMBEDDED, LocalLlama
-from evolve.llm.pricing import FREE, Price, price_of
+from evolve.llm.pricing import FREE, Price, import_litellm, price_of
 from evolve.llm.providers import KEY_VARIABLES, AnthropicChat, LiteLLMChat, OpenAIChat
 from evolve.llm.selection import Selector
 
@@ -111,6 +111,24 @@ def check_spec(spec: str, base_url: str | None = None, api_key_env: str | None =
             f"model {spec!r} needs the environment variable {variable} (set it, or set base_url "
             "for a server that needs no key)"
         )
+    if provider == "litellm" and not base_url and not api_key_env:
+        missing = _litellm_missing_keys(name)
+        if missing:
+            raise UserError(
+                f"model {spec!r} needs the environment variable {' or '.join(missing)} "
+                "(litellm's check; set api_key_env to name another, or base_url for a proxy)"
+            )
+
+
+def _litellm_missing_keys(model: str) -> list[str]:
+    """The variables litellm says ``model`` needs and that are not set ([] when unsure)."""
+    try:
+        report = import_litellm().validate_environment(model)
+    except Exception:  # noqa: BLE001 - an unknown provider: let the call itself tell
+        return []
+    if report.get("keys_in_environment"):
+        return []
+    return [str(k) for k in report.get("missing_keys") or []]
 
 
 def make_client(model: ModelConfig, timeout: float) -> LLMClient:

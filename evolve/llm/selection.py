@@ -2,9 +2,9 @@
 produces improvements.
 
 A bandit is told, in iteration order, how each proposal went (``update``): the reward is the
-child's improvement over its parent, normalised to [0, 1], and 0 for anything that failed
-(an unusable answer, a failed call, a child no better than its parent: the reward is
-asymmetric). Old results fade by ``discount`` per update, so a model that stops helping
+child's improvement over its parent, normalised to [0, 1] (``improvement_reward``), and 0
+for anything that failed (an unusable answer, a failed call, a child no better than its
+parent: the reward is asymmetric). Old results fade by ``discount`` per update, so a model that stops helping
 loses its lead. Choices count the proposals still in flight (``pending``), so many parallel
 draws do not all go to the arm that looked best a moment ago.
 
@@ -46,8 +46,8 @@ class Selector:
 
     weights: Sequence[float]
     mode: str = "fixed"
-    exploration: float = 1.0
-    discount: float = 0.95
+    exploration: float = 0.5
+    discount: float = 0.97
     cost_weight: float = 0.0
     arms: list[ArmStats] = field(default_factory=list)
 
@@ -135,8 +135,10 @@ class Selector:
 def improvement_reward(
     child: float | None, parent: float | None, maximize: bool, scale: float
 ) -> float:
-    """The child's gain over its parent, as a share of ``scale`` (the spread of scores seen
-    so far), clipped to [0, 1]; 0 for a failed child or no gain."""
+    """0 for a failed child or one no better than its parent (asymmetric: no penalty for
+    doing worse); an improving child earns 0.5, plus up to 0.5 for the size of its gain as
+    a share of ``scale`` (the spread of scores seen so far). The fixed half keeps late,
+    small improvements worth choosing a model for."""
     if child is None or parent is None:
         return 0.0
     gain = child - parent if maximize else parent - child
@@ -144,4 +146,4 @@ def improvement_reward(
         return 0.0
     if scale <= 0 or not math.isfinite(scale):
         return 1.0
-    return min(1.0, gain / scale)
+    return 0.5 + 0.5 * min(1.0, gain / scale)

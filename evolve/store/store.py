@@ -152,6 +152,13 @@ class Store:
             s.add(_program_row(p))
             s.add_all(_call_row(c) for c in calls)
 
+    def set_cell(self, program_id: str, cell: tuple[int, ...]) -> None:
+        """Record a candidate's MAP-Elites cell (known once it takes its turn in the archive)."""
+        with self._session.begin() as s:
+            row = s.get(ProgramRow, program_id)
+            if row is not None:
+                row.cell = list(cell)
+
     def programs(self, run_id: str) -> list[Program]:
         """All candidates of a run, in iteration order."""
         return list(self.iter_programs(run_id))

@@ -23,11 +23,15 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--extra", nargs="*", default=[], help="more flags for evolve run")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the databases here")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for seed in args.seeds:
-            db = Path(tmp) / f"seed{seed}.db"
+            db = folder / f"seed{seed}.db"
+            db.unlink(missing_ok=True)
             started = time.monotonic()
             cmd = [
                 "evolve",
@@ -51,6 +55,9 @@ def main() -> None:
             initial = programs[0]
             children = [p for p in programs if p.iteration > 0]
             valid = sum(1 for p in children if p.status.value == "ok")
+            statuses: dict[str, int] = {}
+            for p in children:
+                statuses[p.status.value] = statuses.get(p.status.value, 0) + 1
             maximize = store.run(summary["run_id"]).config["evaluator"]["direction"] == "maximize"
             best = summary["best"]["score"]
             improved = best > initial.score if maximize else best < initial.score
@@ -59,6 +66,7 @@ def main() -> None:
                 "proposals": len(children),
                 "valid": valid,
                 "valid_rate": valid / max(1, len(children)),
+                "statuses": statuses,
                 "initial": initial.score,
                 "best": best,
                 "improved": improved,

@@ -1,6 +1,6 @@
 """Runs one evaluation inside the sandbox and reports the result as JSON on a pipe.
 
-Started by the engine as ``python -I harness.py SPEC_JSON`` in a fresh process group with a
+Started by the engine as ``python -I -S harness.py SPEC_JSON`` in a fresh process group with a
 private working directory and a scrubbed environment. It applies the resource limits to
 itself before any evaluator or candidate code is loaded, imports the evaluator (by file
 path or module name), calls it on the program, and writes exactly one JSON object to the
@@ -138,6 +138,9 @@ def main() -> None:
     with open(sys.argv[1], encoding="utf-8") as fh:
         spec = json.load(fh)
     out = os.fdopen(int(spec["result_fd"]), "w", encoding="utf-8")
+    for entry in spec.get("sys_path") or ():
+        if entry not in sys.path:
+            sys.path.append(entry)
     apply_limits(spec.get("limits", {}))
     options = spec.get("options") or {}
     try:

@@ -123,3 +123,59 @@ def test_server_errors_become_llm_errors(server: str) -> None:
     client = OpenAIChat("openai/test-model", base_url=f"{server}/v1", timeout=10)
     with pytest.raises(LLMError, match="openai/test-model"):
         asyncio.run(client.complete(REQUEST))
+
+
+# --- provider-specific parameters ------------------------------------------------------------
+
+
+def _capture(bodies: list):
+    def answer(ex):
+        bodies.append(ex.body)
+        return "ok"
+
+    return answer
+
+
+def test_openai_reasoning_models_get_reasoning_parameters() -> None:
+    from loopback import serve
+
+    bodies: list = []
+    with serve(_capture(bodies)) as server:
+        url = f"{server.url}/v1"
+        asyncio.run(OpenAIChat("openai/o4-mini", base_url=url).complete(REQUEST))
+        asyncio.run(
+            OpenAIChat("openai/my-model", base_url=url, reasoning_effort="high").complete(REQUEST)
+        )
+        asyncio.run(OpenAIChat("openai/gpt-4.1", base_url=url).complete(REQUEST))
+    o4, effort, plain = bodies
+    for body in (o4, effort):
+        assert body["max_completion_tokens"] == 100
+        assert "temperature" not in body and "max_tokens" not in body
+    assert effort["reasoning_effort"] == "high" and "reasoning_effort" not in o4
+    assert plain["temperature"] == 0.4 and plain["max_tokens"] == 100
+
+
+def test_anthropic_extended_thinking() -> None:
+    from loopback import serve
+
+    bodies: list = []
+    with serve(_capture(bodies)) as server:
+        client = AnthropicChat("anthropic/claude-x", base_url=server.url, thinking_budget=2048)
+        response = asyncio.run(client.complete(REQUEST))
+    assert response.text == "ok"
+    [body] = bodies
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert body["max_tokens"] == 2048 + 100 and "temperature" not in body
+
+
+def test_litellm_path_over_http() -> None:
+    from loopback import serve
+
+    from evolve.llm.providers import LiteLLMChat
+
+    bodies: list = []
+    with serve(_capture(bodies)) as server:
+        client = LiteLLMChat("litellm/openai/some-model", base_url=f"{server.url}/v1")
+        response = asyncio.run(client.complete(REQUEST))
+    assert response.text == "ok" and response.tokens_out > 0
+    assert bodies[0]["model"] == "some-model" and bodies[0]["seed"] == 5

@@ -112,7 +112,16 @@ class ProcessExecutor:
             spec = self._spec(program, pipes[2][1])
             spec_file = workdir / ".evolve-spec.json"
             spec_file.write_text(json.dumps(spec), encoding="utf-8")
-            cmd = [*self._net_prefix, sys.executable, "-I", str(harness_path()), str(spec_file)]
+            # -I: no user site, no PYTHON* variables; -S: no site hooks (.pth code) at startup,
+            # which can cost more than the evaluation; the harness gets our import path.
+            cmd = [
+                *self._net_prefix,
+                sys.executable,
+                "-I",
+                "-S",
+                str(harness_path()),
+                str(spec_file),
+            ]
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
                 cwd=workdir,
@@ -177,6 +186,7 @@ class ProcessExecutor:
             "options": dict(self.evaluator.options),
             "result_fd": result_fd,
             "limits": limits,
+            "sys_path": _import_path(),
         }
 
     def _env(self, workdir: Path, devices: list[int]) -> dict[str, str]:
@@ -194,6 +204,12 @@ class ProcessExecutor:
             CUDA_VISIBLE_DEVICES=",".join(str(d) for d in devices),
         )
         return env
+
+
+def _import_path() -> list[str]:
+    """The engine's module search path (site-packages and installed projects): what the
+    evaluator may import."""
+    return [p for p in sys.path if p and os.path.isdir(p)]
 
 
 def judge(raw: dict | None, output: dict[str, str], primary: str, seconds: float) -> Evaluation:

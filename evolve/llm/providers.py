@@ -259,6 +259,12 @@ class LiteLLMChat:
         self.api_key = os.environ.get(api_key_env) if api_key_env else None
         self.reasoning_effort = reasoning_effort
 
+    def _keys_in_environment(self, litellm: Any) -> bool:
+        try:
+            return bool(litellm.validate_environment(self.model).get("keys_in_environment"))
+        except Exception:  # noqa: BLE001 - unknown provider: let the call tell
+            return True
+
     async def complete(self, request: LLMRequest) -> LLMResponse:
         litellm = import_litellm()
         extra: dict[str, Any] = {}
@@ -266,6 +272,8 @@ class LiteLLMChat:
             extra["reasoning_effort"] = self.reasoning_effort
         if self.api_key:
             extra["api_key"] = self.api_key
+        elif self.base_url and not self._keys_in_environment(litellm):
+            extra["api_key"] = "not-needed"  # a local server: the SDK still wants a key
         started = time.monotonic()
         try:
             out = await litellm.acompletion(

@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from loopback import Exchange, serve  # noqa: E402
+from loopback import Exchange, serve
 
-from evolve.controller import Controller  # noqa: E402
-from evolve.evaluation.executor import ProcessExecutor  # noqa: E402
-from evolve.llm.ensemble import build_ensemble  # noqa: E402
-from evolve.problem import load_problem  # noqa: E402
-from evolve.store.store import Store, resolve_db_url  # noqa: E402
+from evolve.controller import Controller
+from evolve.evaluation.executor import ProcessExecutor
+from evolve.llm.ensemble import build_ensemble
+from evolve.problem import load_problem
+from evolve.store.store import Store, resolve_db_url
 
 PROGRAM = """# EVOLVE-BLOCK-START
 N = 1
@@ -115,7 +115,9 @@ def main() -> None:
         "mean_calls_in_flight": round(server.mean_in_flight(first, last), 2),
         "max_calls_in_flight": server.max_in_flight,
         "candidates_per_s": round((len(programs) - 1) / (ended - started), 2),
-        "mean_eval_s": round(sum(p.timings.evaluation for p in programs[1:]) / len(programs[1:]), 3),
+        "mean_eval_s": round(
+            sum(p.timings.evaluation for p in programs[1:]) / len(programs[1:]), 3
+        ),
         "mean_llm_s": round(sum(p.timings.llm for p in programs[1:]) / len(programs[1:]), 3),
         "mean_engine_s": round(sum(p.timings.engine for p in programs[1:]) / len(programs[1:]), 3),
     }

@@ -94,6 +94,10 @@ class SandboxConfig(_Strict):
     cpus: Annotated[int, Field(ge=1)] = 1
     gpus: Annotated[int, Field(ge=0)] = 0
     network: bool = False
+    parallel: Annotated[int, Field(ge=1, le=1024)] | None = None
+    """Evaluations running at once (default: ``search.max_in_flight``). Proposals waiting
+    for an LLM answer and candidates being evaluated are counted apart, so slow evaluations
+    do not leave the models idle."""
     max_output_bytes: Annotated[int, Field(ge=1024)] = 65536
 
 
@@ -104,7 +108,7 @@ class SearchConfig(_Strict):
     migration_rate: Annotated[float, Field(ge=0, le=1)] = 0.1
     """Share of an island's elites sent to its neighbour at each migration."""
     max_in_flight: Annotated[int, Field(ge=1, le=1024)] = 2
-    """Proposals (LLM call + evaluation) running at once."""
+    """Proposals waiting for a model's answer at once (evaluations: ``sandbox.parallel``)."""
     iterations: Annotated[int, Field(ge=0)] = 100
     target_score: float | None = None
     seed: int = 0

@@ -3,11 +3,12 @@
 For each iteration k it draws, from a random stream seeded by (run seed, k): the island
 (round-robin), a parent and inspirations (``IslandArchive.sample``), and a model
 (``Ensemble.choose``). The Proposer turns that into a child, the Executor scores it, and
-the Store commits it at once. Up to ``max_in_flight`` iterations run concurrently.
+the Store commits it at once. Up to ``search.max_in_flight`` proposals wait for a model at
+once, and up to ``sandbox.parallel`` candidates are evaluated at once, apart from them.
 
 Determinism: results are *applied* to the archive in iteration order, and iteration k draws
 its parent, inspirations and model at the moment the archive holds exactly iterations up to
-k - max_in_flight. What each iteration sees therefore does not depend on timing: the same
+k - lag, where lag = max_in_flight + parallel (every iteration that can be running). What each iteration sees therefore does not depend on timing: the same
 seed and the same model answers give the same run. Resume rebuilds the archive from the Store and re-runs whatever iterations
 were in flight when the process stopped.
 
@@ -37,7 +38,7 @@ from evolve.llm.retry import Sleep, StopSearch, real_sleep
 from evolve.llm.selection import improvement_reward
 from evolve.problem import Problem
 from evolve.program import LLMCall, Program, Timings, code_hash
-from evolve.proposer import Attempt, Proposer
+from evolve.proposer import Attempt, Proposal, Proposer
 from evolve.spending import Budget
 from evolve.store.store import Store
 
@@ -60,6 +61,13 @@ class Controller:
         self.ensemble = ensemble
         self.proposer = Proposer(problem, sleep=sleep)
         self.budget = Budget(self.config.llm.budget_usd)
+        self._width = self.config.search.max_in_flight
+        slots = self.config.sandbox.parallel or self._width
+        self._lag = self._width + slots
+        """Iteration k draws from the archive holding iterations up to k - lag."""
+        self._eval_gate = asyncio.Semaphore(slots)
+        self._proposing: set[int] = set()
+        self._wake = asyncio.Event()
         self.run_id = run_id
         self.listener = listener or (lambda _event: None)
         self.archive = IslandArchive(self.config.features, self.config.search, problem.maximize)
@@ -130,14 +138,13 @@ class Controller:
 
     # the loop -------------------------------------------------------------------
     async def _loop(self) -> None:
-        width = self.config.search.max_in_flight
         todo = self._todo
         try:
             while True:
                 while (
                     todo
                     and not self._stop_reason
-                    and len(self._in_flight) < width
+                    and len(self._proposing) < self._width
                     and todo[0] in self._draws
                 ):
                     if self.budget.exhausted():
@@ -151,15 +158,23 @@ class Controller:
                     draw = self._draws.pop(k)
                     self.budget.commit(k, draw.member)
                     self._claim_done[k] = asyncio.Event()
+                    self._proposing.add(k)
                     self._in_flight[k] = asyncio.create_task(
                         self._iteration(k, draw), name=f"iteration-{k}"
                     )
                 if not self._in_flight:
                     return
+                # Wake when an iteration ends or one of them has its model's answer (which
+                # frees a proposal slot while its evaluation goes on).
+                self._wake.clear()
+                waker = asyncio.create_task(self._wake.wait())
                 finished, _ = await asyncio.wait(
-                    self._in_flight.values(), return_when=asyncio.FIRST_COMPLETED
+                    [*self._in_flight.values(), waker], return_when=asyncio.FIRST_COMPLETED
                 )
+                waker.cancel()
                 for task in finished:
+                    if task is waker:
+                        continue
                     k = int(task.get_name().rsplit("-", 1)[1])
                     del self._in_flight[k]
                     if task.cancelled():
@@ -213,12 +228,11 @@ class Controller:
 
     def _draw_ready(self) -> None:
         """Draw island, parent, inspirations and model for every iteration k whose view is now
-        fixed: the archive holds exactly iterations up to k - max_in_flight."""
-        width = self.config.search.max_in_flight
+        fixed: the archive holds exactly iterations up to k - lag."""
         if self._applied < 0:  # not even the initial program yet
             return
         for k in self._todo:
-            if k > self._applied + width:
+            if k > self._applied + self._lag:
                 break
             if k not in self._draws:
                 self._draws[k] = self._draw(k)
@@ -312,25 +326,10 @@ class Controller:
 
     async def _propose_and_evaluate(self, k: int, draw: _Draw) -> Program:
         started = time.monotonic()
-        island, parent, inspirations, rng = draw.island, draw.parent, draw.inspirations, draw.rng
+        island, parent, inspirations = draw.island, draw.parent, draw.inspirations
         program_id = uuid.uuid4().hex
-        view = k - self.config.search.max_in_flight  # what this iteration may know about
-
-        def known(digest: str) -> str | None:
-            seen = self._first_seen.get(digest)
-            return seen[1] if seen is not None and seen[0] <= view else None
-
         try:
-            proposal = await self.proposer.propose(
-                parent,
-                inspirations,
-                draw.member,
-                rng,
-                known,
-                fallbacks=draw.fallbacks,
-                iteration=k,
-                ancestors=self._ancestry(parent),
-            )
+            proposal = await self._propose(k, draw)
         except StopSearch as exc:
             # Keep the calls (they happened, and may have cost money), unattached: the
             # iteration itself is redone on resume.
@@ -358,7 +357,8 @@ class Controller:
             else:
                 self._claimed[digest] = program_id
                 self._claim_done[k].set()
-                evaluation = await self.executor.evaluate(proposal.code)
+                async with self._eval_gate:
+                    evaluation = await self.executor.evaluate(proposal.code)
                 status, reason = evaluation.status, evaluation.reason
                 if status is Status.EVALUATOR_ERROR:
                     status, reason = Status.ERROR, f"evaluator failed: {reason}"
@@ -417,6 +417,29 @@ class Controller:
         )
         self.store.add_program(program)
         return program
+
+    async def _propose(self, k: int, draw: _Draw) -> Proposal:
+        """The model stage of iteration k; its proposal slot is freed when it ends."""
+        view = k - self._lag
+
+        def known(digest: str) -> str | None:
+            seen = self._first_seen.get(digest)
+            return seen[1] if seen is not None and seen[0] <= view else None
+
+        try:
+            return await self.proposer.propose(
+                draw.parent,
+                draw.inspirations,
+                draw.member,
+                draw.rng,
+                known,
+                fallbacks=draw.fallbacks,
+                iteration=k,
+                ancestors=self._ancestry(draw.parent),
+            )
+        finally:
+            self._proposing.discard(k)
+            self._wake.set()
 
     def _calls_of(
         self, k: int, program_id: str | None, attempts: tuple[Attempt, ...]

@@ -45,10 +45,17 @@ class ScriptedClient:
         self.kind = kind
         self.answer = answer
         self.calls = 0
+        self.running = 0
+        self.most = 0
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         self.calls += 1
-        await asyncio.sleep(random.random() * 0.05)
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(random.random() * 0.05)
+        finally:
+            self.running -= 1
         return LLMResponse(text=self.answer(request), tokens_in=10, tokens_out=20, latency=0.01)
 
 
@@ -56,11 +63,18 @@ class CountingExecutor:
     def __init__(self, inner: ProcessExecutor) -> None:
         self.inner = inner
         self.codes: list[str] = []
+        self.running = 0
+        self.most = 0
 
     async def evaluate(self, code: str) -> Evaluation:
         self.codes.append(code)
-        await asyncio.sleep(random.random() * 0.05)
-        return await self.inner.evaluate(code)
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(random.random() * 0.05)
+            return await self.inner.evaluate(code)
+        finally:
+            self.running -= 1
 
 
 def completion_answer(request: LLMRequest) -> str:
@@ -316,3 +330,14 @@ def test_a_repeat_of_a_known_program_is_retried_not_evaluated(tmp_path: Path) ->
     # every first answer repeats 321 (known), so a second call is made
     assert client.calls == 10
     assert len(executor.codes) == len(set(executor.codes)) == 7
+
+
+def test_evaluations_and_proposals_have_their_own_limits(tmp_path: Path) -> None:
+    problem, store, executor, client, ensemble = _setup(
+        tmp_path, **{"search.iterations": 16, "search.max_in_flight": 6, "sandbox.parallel": 2}
+    )
+    run_id, finished, _ = _run(problem, store, executor, ensemble)
+    assert finished.status == "completed"
+    assert executor.most == 2  # never more evaluations than sandbox.parallel
+    assert client.most == 6  # while the models are kept busy up to max_in_flight
+    assert len(store.programs(run_id)) == 17

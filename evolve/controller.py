@@ -76,6 +76,8 @@ class Controller:
         self._done = 0
         self._claimed: dict[str, str] = {}
         self._first_seen: dict[str, tuple[int, str]] = {}
+        self._iteration_of: dict[str, int] = {}
+        """Program id -> iteration, for messages that must not depend on random ids."""
         self._in_flight: dict[int, asyncio.Task[Program]] = {}
         self._stop_reason = ""
         self._abandon = False
@@ -108,6 +110,7 @@ class Controller:
         self._check_features(initial)
         for p in stored.values():
             self._claimed.setdefault(p.code_hash, p.id)
+            self._iteration_of[p.id] = p.iteration
             arm = self.ensemble.index_of(p.selected_model or p.model)
             if arm is not None:
                 self._arm_of[p.iteration] = arm
@@ -343,6 +346,7 @@ class Controller:
         status, reason, duplicate_of = Status.INVALID, proposal.reason, proposal.duplicate_of
         if duplicate_of is not None:
             status = Status.DUPLICATE
+            reason = f"same code as candidate #{self._iteration_of[duplicate_of]}"
         elif proposal.code is not None:
             # Twins among candidates in flight: the earlier iteration evaluates, the later
             # is the duplicate, whatever order they finish in.
@@ -353,9 +357,11 @@ class Controller:
             digest = code_hash(proposal.code)
             duplicate_of = self._claimed.get(digest)
             if duplicate_of is not None:
-                status, reason = Status.DUPLICATE, f"same code as program {duplicate_of[:12]}"
+                status = Status.DUPLICATE
+                reason = f"same code as candidate #{self._iteration_of[duplicate_of]}"
             else:
                 self._claimed[digest] = program_id
+                self._iteration_of[program_id] = k
                 self._claim_done[k].set()
                 async with self._eval_gate:
                     evaluation = await self.executor.evaluate(proposal.code)

@@ -162,7 +162,7 @@ class Proposer:
             if code is not None and duplicate_of is None:
                 return Proposal(code, "", m.spec, m.mutation, tuple(log.attempts))
             if duplicate_of is not None:
-                reason, repeated = f"same code as program {duplicate_of[:12]}", code
+                reason, repeated = "repeats a program of this run", code
             log.mark_unusable(reason)
         if current >= len(members):
             reason = f"every model failed: {log.attempts[-1].error}"

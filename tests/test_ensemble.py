@@ -55,6 +55,7 @@ def run_search(tmp_path: Path, models: list[dict[str, Any]], **overrides: Any):
         **overrides,
     }
     problem = load_problem("function_minimization", settings)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     store = Store(resolve_db_url(str(tmp_path / "evolve.db")))
     run_id = store.create_run(
         problem.name,
@@ -183,7 +184,10 @@ def test_outage_stops_the_run_cleanly_and_resume_finishes_it(tmp_path: Path) -> 
                 "search.iterations": 6,
                 "llm.outage_seconds": 0.5,
                 "llm.retries": 3,
+                # Backoffs of at least 0.1 + 0.2 + 0.4 s: past the outage limit, whatever
+                # the machine's speed.
                 "llm.backoff": 0.2,
+                "llm.backoff_max": 5.0,
             },
         )
         assert finished.status == "interrupted"
@@ -348,3 +352,86 @@ def test_fork_continues_a_run_from_an_iteration(tmp_path: Path) -> None:
     assert len(forked) == 11
     assert forked[:5] == original[:5]
     assert store.run(fork).origin == f"fork:{run_id}:5"
+
+
+# --- resume, keys, models -------------------------------------------------------------------
+
+
+def test_resume_restores_the_bandit_exactly(tmp_path: Path) -> None:
+    with serve(bad_answer) as weak, serve(good_answer) as strong:
+        models = [model("weak", weak.url), model("strong", strong.url)]
+        straight, straight_id, _ = run_search(tmp_path / "a", models, **{"search.iterations": 20})
+        halves, halves_id, _ = run_search(tmp_path / "b", models, **{"search.iterations": 10})
+        result = evolve_cli(
+            "run",
+            "--resume",
+            halves_id,
+            "--iterations",
+            "20",
+            "--db",
+            str(tmp_path / "b" / "evolve.db"),
+            "--json",
+            cwd=tmp_path,
+        )
+    assert result.returncode == 0, result.stderr
+    assert trace(halves, halves_id) == trace(straight, straight_id)
+    assert halves.selection(halves_id) == straight.selection(straight_id)
+
+
+def test_missing_litellm_key_is_one_line_before_the_run(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MISTRAL_API_KEY"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evolve.cli.main",
+            "run",
+            "function_minimization",
+            "--model",
+            "litellm/mistral/mistral-large-latest",
+            "--db",
+            str(tmp_path / "x.db"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "MISTRAL_API_KEY" in result.stderr
+    assert not (tmp_path / "x.db").exists() or "Traceback" not in result.stderr
+
+
+def test_models_command_reports_usability_and_pings(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evolve.cli.main",
+            "models",
+            "-m",
+            "openai/gpt-4.1-mini",
+            "-m",
+            "local/gemma-3-270m",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    remote, local = json.loads(result.stdout)
+    assert remote["usable"] is False and "OPENAI_API_KEY" in remote["detail"]
+    assert remote["price_known"] and remote["price_in"] > 0
+    assert local["usable"] is True and local["price_in"] == 0
+    with serve(lambda _req: "OK") as server:
+        folder = problem_with_models(tmp_path, [model("served", server.url)])
+        result = evolve_cli("models", str(folder), "--ping", "--json", cwd=tmp_path, env=env)
+        assert server.requests, "no call was made"
+    assert result.returncode == 0, result.stderr
+    [served] = json.loads(result.stdout)
+    assert served["usable"] is True and "OK" in served["detail"]

@@ -95,5 +95,10 @@ class Progress:
             f"evaluation {split['evaluation_s']:.2f}s ({split['evaluation_pct']:.0f}%), "
             f"engine {split['engine_s']:.3f}s ({split['engine_pct']:.1f}%)"
         )
+        tokens_in = sum(p.tokens_in for p in children)
+        tokens_out = sum(p.tokens_out for p in children)
+        self.out.print(
+            f"LLM: {tokens_in} tokens in, {tokens_out} out; spent ${finished.spent:.4f} (whole run)"
+        )
         if finished.status == "interrupted":
             self.out.print(f"resume with: evolve run --resume {finished.run_id}")

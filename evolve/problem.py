@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from evolve.code.blocks import BlockError, Blocks, language_for, split
 from evolve.config import ProblemConfig
 from evolve.errors import UserError
+from evolve.prompts import DEFAULT_TEMPLATES, Templates
 from evolve.resources import bundled_evaluators, bundled_problems
 
 PROBLEM_FILE = "problem.toml"
@@ -43,6 +44,8 @@ class Problem:
     language: str
     blocks: Blocks
     evaluator: EvaluatorTarget
+    templates: Templates = DEFAULT_TEMPLATES
+    """Chat prompt wording: the built-in templates, or the problem's own (``llm.templates``)."""
 
     @property
     def name(self) -> str:
@@ -132,6 +135,9 @@ def problem_from_config(config: ProblemConfig, file: Path) -> Problem:
         blocks = split(code, language)
     except BlockError as exc:
         raise UserError(f"{initial}: {exc}") from None
+    folder = config.llm.templates
+    if folder is not None and not (root / folder).is_dir():
+        raise UserError(f"{file}: llm.templates: folder {root / folder} does not exist")
     return Problem(
         config=config,
         file=file,
@@ -139,6 +145,7 @@ def problem_from_config(config: ProblemConfig, file: Path) -> Problem:
         language=language,
         blocks=blocks,
         evaluator=_evaluator_target(config, file),
+        templates=Templates.load(root / folder) if folder is not None else DEFAULT_TEMPLATES,
     )
 
 

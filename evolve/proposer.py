@@ -31,7 +31,7 @@ from evolve.llm.ensemble import Member
 from evolve.llm.retry import Health, RetryPolicy, Sleep, real_sleep
 from evolve.problem import Problem
 from evolve.program import Program, code_hash
-from evolve.prompts import Templates, chat_prompt, extract_code_block
+from evolve.prompts import chat_prompt, extract_code_block
 
 DEFAULT_HINTS = (
     ".",
@@ -111,8 +111,7 @@ class Proposer:
         self.policy = policy or RetryPolicy(llm.retries, llm.backoff, llm.backoff_max)
         self.health = health or Health(llm.outage_seconds)
         self.sleep = sleep
-        folder = llm.templates
-        self.templates = Templates.load(problem.root / folder if folder else None)
+        self.templates = problem.templates
         self._jitter = random.Random()  # timing only: never touches what the run computes
 
     async def propose(

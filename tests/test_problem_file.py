@@ -46,6 +46,14 @@ def toml(old: str, new: str) -> Mutation:
     return lambda d: _replace_in(d / "problem.toml", old, new)
 
 
+def append(text: str) -> Mutation:
+    def mutate(d: Path) -> None:
+        path = d / "problem.toml"
+        path.write_text(path.read_text(encoding="utf-8") + "\n" + text + "\n", encoding="utf-8")
+
+    return mutate
+
+
 def unlink(name: str) -> Mutation:
     return lambda d: (d / name).unlink()
 
@@ -76,6 +84,24 @@ class BadCase:
 
 
 BAD_CASES: dict[str, BadCase] = {
+    "empty_temperature_list": BadCase(
+        toml("temperature = 1.0", "temperature = []"), ("llm.temperature", "at least one")
+    ),
+    "unknown_selection": BadCase(
+        toml("attempts = 3", 'attempts = 3\nselection = "greedy"'), ("llm.selection", "greedy")
+    ),
+    "missing_templates_folder": BadCase(
+        toml("attempts = 3", 'attempts = 3\ntemplates = "prompts"'),
+        ("llm.templates", "does not exist"),
+    ),
+    "half_a_price": BadCase(
+        append('[[llm.models]]\nname = "openai/x"\nbase_url = "http://h/v1"\nprice_in = 1.0'),
+        ("llm.models.0", "price_out"),
+    ),
+    "unknown_mutation_style": BadCase(
+        append('[[llm.models]]\nname = "openai/x"\nbase_url = "http://h/v1"\nmutation = "dif"'),
+        ("llm.models.0.mutation", "dif"),
+    ),
     "top_level_typo": BadCase(toml('prompt = """', 'promt = """'), ("unknown key", "'promt'")),
     "search_typo": BadCase(
         toml("iterations = 50", "iterationz = 50"), ("unknown key", "search.iterationz")
@@ -650,3 +676,20 @@ def test_cli_eval_with_misspelled_evaluator_function(cli: dict[str, Result]) -> 
     assert "evaluator.py" in line
     assert "'evaluat'" in line
     assert r.stdout == ""
+
+
+def test_model_tables_take_strings_for_choices(tmp_path: Path) -> None:
+    folder = make_problem(tmp_path, "models")
+    with open(folder / "problem.toml", "a", encoding="utf-8") as f:
+        f.write(
+            '\n[[llm.models]]\nname = "openai/x"\nbase_url = "http://h/v1"\n'
+            'mutation = "rewrite"\ntemperature = [0.2, 1.0]\nreasoning_effort = "low"\n'
+        )
+    problem = load_problem(str(folder))
+    [m] = problem.config.llm.models
+    assert m.mutation.value == "rewrite" and m.temperature == [0.2, 1.0]
+    # The stored form of a config validates again (resume, replay).
+    from evolve.problem import validate_config
+
+    again = validate_config(problem.config.model_dump(mode="json"), problem.file)
+    assert again == problem.config

@@ -81,6 +81,8 @@ def runs_command(db: str | None, as_json: bool) -> None:
                 "best_score": best[0].score if best else None,
                 "candidates": max(0, store.count_programs(info.id) - 1),
                 "seed": info.seed,
+                "spent_usd": store.spent(info.id),
+                "origin": info.origin,
                 "started": info.created_at,
                 "duration_s": info.updated_at - info.created_at,
             }
@@ -91,14 +93,15 @@ def runs_command(db: str | None, as_json: bool) -> None:
     if not rows:
         console.print("no runs yet: start one with `evolve run PROBLEM`")
         return
-    table = Table("id", "problem", "status", "best", "candidates", "started", "duration")
+    table = Table("id", "problem", "status", "best", "candidates", "USD", "started", "duration")
     for r in rows:
         table.add_row(
-            r["id"],
+            r["id"] + (f" ({r['origin'].split(':')[0]})" if r["origin"] else ""),
             r["problem"],
             r["status"],
             fmt_score(r["best_score"]),
             str(r["candidates"]),
+            f"{r['spent_usd']:.2f}",
             time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])),
             f"{r['duration_s']:.0f}s",
         )

@@ -130,6 +130,12 @@ class SearchConfig(_Strict):
 Temperature = Annotated[float, Field(ge=0, le=2)]
 
 
+def _non_empty_list(v: object) -> object:
+    if isinstance(v, list) and not v:
+        raise ValueError("give at least one temperature")
+    return v
+
+
 class ModelConfig(_Strict):
     name: str
     """A model spec: ``local/gemma-3-270m``, ``openai/gpt-4.1``, ``anthropic/...``,
@@ -153,12 +159,7 @@ class ModelConfig(_Strict):
     price_out: Annotated[float, Field(ge=0)] | None = None
     """USD per million output tokens."""
 
-    @field_validator("temperature")
-    @classmethod
-    def _some_temperature(cls, v: object) -> object:
-        if isinstance(v, list) and not v:
-            raise ValueError("give at least one temperature")
-        return v
+    _some_temperature = field_validator("temperature")(_non_empty_list)
 
     @model_validator(mode="after")
     def _prices_together(self) -> ModelConfig:
@@ -204,12 +205,7 @@ class LLMConfig(_Strict):
     """Endings for the new version's docstring in completion prompts (e.g. " with more
     samples."); one is drawn per call. Default: a generic list."""
 
-    @field_validator("temperature")
-    @classmethod
-    def _some_temperature(cls, v: object) -> object:
-        if isinstance(v, list) and not v:
-            raise ValueError("give at least one temperature")
-        return v
+    _some_temperature = field_validator("temperature")(_non_empty_list)
 
     @field_validator("models", mode="before")
     @classmethod

@@ -34,11 +34,11 @@ from evolve.evaluation.executor import Evaluation, Executor
 from evolve.evaluation.result import Status
 from evolve.events import CandidateDone, Listener, RunFinished, RunStarted, Stopping
 from evolve.llm.ensemble import Ensemble, Member
+from evolve.llm.feedback import Feedback
 from evolve.llm.retry import Sleep, StopSearch, real_sleep
-from evolve.llm.selection import improvement_reward
 from evolve.problem import Problem
 from evolve.program import LLMCall, Program, Timings, code_hash
-from evolve.proposer import Attempt, Proposal, Proposer
+from evolve.proposer import Proposal, Proposer, calls_of
 from evolve.spending import Budget
 from evolve.store.store import Store
 
@@ -61,6 +61,7 @@ class Controller:
         self.ensemble = ensemble
         self.proposer = Proposer(problem, sleep=sleep)
         self.budget = Budget(self.config.llm.budget_usd)
+        self.feedback = Feedback(ensemble, problem.maximize)
         self._width = self.config.search.max_in_flight
         slots = self.config.sandbox.parallel or self._width
         self._lag = self._width + slots
@@ -91,7 +92,6 @@ class Controller:
         self._arm_of: dict[int, int] = {}
         """The ensemble member drawn for each iteration."""
         self._claim_done: dict[int, asyncio.Event] = {}
-        self._score_range: tuple[float, float] | None = None
 
     # public -------------------------------------------------------------------
     async def run(self) -> RunFinished:
@@ -254,30 +254,8 @@ class Controller:
         return _Draw(island, parent, inspirations, member, tuple(fallbacks), rng)
 
     def _learn(self, program: Program) -> None:
-        """Tell the selector how each LLM call of ``program`` went: the call whose answer
-        became the child earns the child's improvement over its parent; every other call
-        (failed, unusable, repeated) earns 0."""
-        if program.ok and program.score is not None:
-            lo, hi = self._score_range or (program.score, program.score)
-            self._score_range = (min(lo, program.score), max(hi, program.score))
-        calls = sorted(self._calls.pop(program.iteration, []), key=lambda c: c.call_index)
-        if not calls:
-            return
-        answered = [c for c in calls if not c.fault and not c.outcome]
-        producer = answered[-1] if answered and program.status is not Status.INVALID else None
-        parent = self._programs.get(program.parent_id or "")
-        lo, hi = self._score_range or (0.0, 0.0)
-        selector = self.ensemble.selector
-        for call in calls:
-            arm = self.ensemble.index_of(call.model)
-            if arm is None:
-                continue
-            reward = 0.0
-            if call is producer and program.ok and parent is not None:
-                reward = improvement_reward(
-                    program.score, parent.score, self.problem.maximize, hi - lo
-                )
-            selector.update(arm, reward, call.cost)
+        calls = self._calls.pop(program.iteration, [])
+        self.feedback.observe(program, self._programs.get(program.parent_id or ""), calls)
 
     def _ancestry(self, parent: Program) -> list[Program]:
         """The parent's ancestors, nearest first, as far as ``llm.ancestry`` asks."""
@@ -337,11 +315,11 @@ class Controller:
             # Keep the calls (they happened, and may have cost money), unattached: the
             # iteration itself is redone on resume.
             attempts = getattr(exc, "attempts", ())
-            lost = self._calls_of(k, None, attempts)
+            lost = calls_of(self.run_id, k, None, attempts)
             self.store.add_llm_calls(lost)
             self.budget.settle(k, draw.member.spec, sum(c.cost for c in lost))
             raise
-        calls = self._calls_of(k, program_id, proposal.attempts)
+        calls = calls_of(self.run_id, k, program_id, proposal.attempts)
         evaluation: Evaluation | None = None
         status, reason, duplicate_of = Status.INVALID, proposal.reason, proposal.duplicate_of
         if duplicate_of is not None:
@@ -446,31 +424,6 @@ class Controller:
         finally:
             self._proposing.discard(k)
             self._wake.set()
-
-    def _calls_of(
-        self, k: int, program_id: str | None, attempts: tuple[Attempt, ...]
-    ) -> list[LLMCall]:
-        return [
-            LLMCall(
-                run_id=self.run_id,
-                iteration=k,
-                model=a.model,
-                prompt=a.prompt,
-                response=a.response,
-                program_id=program_id,
-                tokens_in=a.tokens_in,
-                tokens_out=a.tokens_out,
-                latency=a.latency,
-                seed=a.seed,
-                temperature=a.temperature,
-                error=a.error,
-                call_index=a.index,
-                fault=a.fault,
-                outcome=a.outcome,
-                cost=a.cost,
-            )
-            for a in attempts
-        ]
 
     def _check_features(self, initial: Program) -> None:
         """A MAP-Elites dimension must be a built-in descriptor or a metric the evaluator returns."""

@@ -30,7 +30,7 @@ from evolve.llm.base import LLMError, LLMRequest, LLMResponse, shown_prompt
 from evolve.llm.ensemble import Member
 from evolve.llm.retry import Health, RetryPolicy, Sleep, real_sleep
 from evolve.problem import Problem
-from evolve.program import Program, code_hash
+from evolve.program import LLMCall, Program, code_hash
 from evolve.prompts import chat_prompt, extract_code_block
 
 DEFAULT_HINTS = (
@@ -95,6 +95,33 @@ class Proposal:
     @property
     def cost(self) -> float:
         return sum(a.cost for a in self.attempts)
+
+
+def calls_of(
+    run_id: str, iteration: int, program_id: str | None, attempts: Sequence[Attempt]
+) -> list[LLMCall]:
+    """A proposal's calls as the Store keeps them."""
+    return [
+        LLMCall(
+            run_id=run_id,
+            iteration=iteration,
+            model=a.model,
+            prompt=a.prompt,
+            response=a.response,
+            program_id=program_id,
+            tokens_in=a.tokens_in,
+            tokens_out=a.tokens_out,
+            latency=a.latency,
+            seed=a.seed,
+            temperature=a.temperature,
+            error=a.error,
+            call_index=a.index,
+            fault=a.fault,
+            outcome=a.outcome,
+            cost=a.cost,
+        )
+        for a in attempts
+    ]
 
 
 class Proposer:

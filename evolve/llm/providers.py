@@ -104,6 +104,24 @@ def _error(spec: str, exc: BaseException) -> LLMError:
     return LLMError(f"{spec}: {fault.value}: {type(exc).__name__}: {text}", fault, after)
 
 
+def _from_chat_completion(out: Any, spec: str, started: float) -> LLMResponse:
+    """An OpenAI-format chat completion (from the openai SDK or litellm) as a response."""
+    if not getattr(out, "choices", None):
+        raise LLMError(f"{spec}: malformed answer (no choices)", Fault.MALFORMED)
+    choice = out.choices[0]
+    refusal = getattr(choice.message, "refusal", None)
+    if refusal or choice.finish_reason == "content_filter":
+        raise LLMError(f"{spec}: refused: {refusal or 'content filter'}", Fault.REFUSAL)
+    usage = getattr(out, "usage", None)
+    return LLMResponse(
+        text=_check_text(choice.message.content, spec),
+        tokens_in=getattr(usage, "prompt_tokens", 0) or 0,
+        tokens_out=getattr(usage, "completion_tokens", 0) or 0,
+        latency=time.monotonic() - started,
+        finish_reason=str(choice.finish_reason or ""),
+    )
+
+
 def _key(provider: str, api_key_env: str | None) -> str | None:
     variable = api_key_env or KEY_VARIABLES.get(provider)
     return os.environ.get(variable) if variable else None
@@ -156,20 +174,7 @@ class OpenAIChat:
             )
         except Exception as exc:  # noqa: BLE001 - every SDK failure is classified and re-raised
             raise _error(self.spec, exc) from None
-        if not getattr(out, "choices", None):
-            raise LLMError(f"{self.spec}: malformed answer (no choices)", Fault.MALFORMED)
-        choice = out.choices[0]
-        refusal = getattr(choice.message, "refusal", None)
-        if refusal or choice.finish_reason == "content_filter":
-            raise LLMError(f"{self.spec}: refused: {refusal or 'content filter'}", Fault.REFUSAL)
-        usage = out.usage
-        return LLMResponse(
-            text=_check_text(choice.message.content, self.spec),
-            tokens_in=usage.prompt_tokens if usage else 0,
-            tokens_out=usage.completion_tokens if usage else 0,
-            latency=time.monotonic() - started,
-            finish_reason=str(choice.finish_reason or ""),
-        )
+        return _from_chat_completion(out, self.spec, started)
 
 
 class AnthropicChat:
@@ -291,16 +296,4 @@ class LiteLLMChat:
             )
         except Exception as exc:  # noqa: BLE001 - litellm raises many unrelated types
             raise _error(self.spec, exc) from None
-        if not getattr(out, "choices", None):
-            raise LLMError(f"{self.spec}: malformed answer (no choices)", Fault.MALFORMED)
-        choice = out.choices[0]
-        if choice.finish_reason == "content_filter":
-            raise LLMError(f"{self.spec}: refused (content filter)", Fault.REFUSAL)
-        usage = getattr(out, "usage", None)
-        return LLMResponse(
-            text=_check_text(choice.message.content, self.spec),
-            tokens_in=getattr(usage, "prompt_tokens", 0) or 0,
-            tokens_out=getattr(usage, "completion_tokens", 0) or 0,
-            latency=time.monotonic() - started,
-            finish_reason=str(choice.finish_reason or ""),
-        )
+        return _from_chat_completion(out, self.spec, started)

@@ -1,0 +1,44 @@
+"""What the model selector learns from each candidate, in iteration order.
+
+Every LLM call of a candidate is one lesson for the model that made it: the call whose
+answer became the child earns the child's improvement over its parent
+(``improvement_reward``, normalised by the spread of scores seen so far); every other call
+(failed, unusable, a repeat) earns 0. Applied in iteration order, from stored rows alone,
+so a resumed or replayed run's selector ends where the original's did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from evolve.evaluation.result import Status
+from evolve.llm.ensemble import Ensemble
+from evolve.llm.selection import improvement_reward
+from evolve.program import LLMCall, Program
+
+
+class Feedback:
+    def __init__(self, ensemble: Ensemble, maximize: bool) -> None:
+        self.ensemble = ensemble
+        self.maximize = maximize
+        self.low: float | None = None
+        self.high: float | None = None
+
+    def observe(self, program: Program, parent: Program | None, calls: Sequence[LLMCall]) -> None:
+        """Learn from ``program`` (the initial one included: it sets the score scale)."""
+        if program.ok and program.score is not None:
+            s = program.score
+            self.low = s if self.low is None else min(self.low, s)
+            self.high = s if self.high is None else max(self.high, s)
+        ordered = sorted(calls, key=lambda c: c.call_index)
+        answered = [c for c in ordered if not c.fault and not c.outcome]
+        producer = answered[-1] if answered and program.status is not Status.INVALID else None
+        spread = (self.high - self.low) if self.low is not None and self.high is not None else 0
+        for call in ordered:
+            arm = self.ensemble.index_of(call.model)
+            if arm is None:  # a model no longer in the ensemble (changed on resume)
+                continue
+            reward = 0.0
+            if call is producer and program.ok and parent is not None:
+                reward = improvement_reward(program.score, parent.score, self.maximize, spread)
+            self.ensemble.selector.update(arm, reward, call.cost)

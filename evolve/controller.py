@@ -320,6 +320,7 @@ class Controller:
             self.budget.settle(k, draw.member.spec, sum(c.cost for c in lost))
             raise
         calls = calls_of(self.run_id, k, program_id, proposal.attempts)
+        waited = proposal.waited
         evaluation: Evaluation | None = None
         status, reason, duplicate_of = Status.INVALID, proposal.reason, proposal.duplicate_of
         if duplicate_of is not None:
@@ -328,10 +329,12 @@ class Controller:
         elif proposal.code is not None:
             # Twins among candidates in flight: the earlier iteration evaluates, the later
             # is the duplicate, whatever order they finish in.
+            waiting_since = time.monotonic()
             for j in range(self._applied + 1, k):
                 event = self._claim_done.get(j)
                 if event is not None:
                     await event.wait()
+            waited += time.monotonic() - waiting_since
             digest = code_hash(proposal.code)
             duplicate_of = self._claimed.get(digest)
             if duplicate_of is not None:
@@ -341,7 +344,9 @@ class Controller:
                 self._claimed[digest] = program_id
                 self._iteration_of[program_id] = k
                 self._claim_done[k].set()
+                waiting_since = time.monotonic()
                 async with self._eval_gate:
+                    waited += time.monotonic() - waiting_since
                     evaluation = await self.executor.evaluate(proposal.code)
                 status, reason = evaluation.status, evaluation.reason
                 if status is Status.EVALUATOR_ERROR:
@@ -374,8 +379,8 @@ class Controller:
             cost=proposal.cost,
             selected_model=draw.member.spec,
         )
-        engine_s = max(0.0, time.monotonic() - started - llm_s - eval_s)
-        program = replace(program, timings=Timings(llm_s, eval_s, engine_s))
+        engine_s = max(0.0, time.monotonic() - started - llm_s - eval_s - waited)
+        program = replace(program, timings=Timings(llm_s, eval_s, engine_s, waited))
         self.store.add_program(program, calls)
         self.budget.settle(k, draw.member.spec, proposal.cost)
         self._calls[k] = calls

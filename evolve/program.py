@@ -15,11 +15,13 @@ def code_hash(code: str) -> str:
 
 @dataclass(frozen=True)
 class Timings:
-    """Seconds spent on one candidate: in the LLM, in evaluation, and in the engine itself."""
+    """Seconds spent on one candidate: in the LLM, in evaluation, in the engine itself, and
+    waiting (backoff between retries, an evaluation slot, earlier twins to be decided)."""
 
     llm: float = 0.0
     evaluation: float = 0.0
     engine: float = 0.0
+    waiting: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,8 @@ class Proposal:
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
     duplicate_of: str | None = None
     """Set when every answer repeated a program the run already has."""
+    waited: float = 0.0
+    """Seconds of backoff between retries."""
 
     @property
     def llm_seconds(self) -> float:
@@ -158,6 +160,7 @@ class Proposer:
         (such an answer is retried, like an unusable one). Raises ``Outage`` when every model
         has been failing for too long."""
         log = _CallLog(iteration)
+        slept = [0.0]
         members = [member, *fallbacks]
         current = 0
         answers = 0
@@ -177,7 +180,7 @@ class Proposer:
                 seed=seed,
                 stop=stop,
             )
-            response = await self._call(m, request, log)
+            response = await self._call(m, request, log, slept)
             if response is None:
                 reason = f"LLM call failed: {log.attempts[-1].error}"
                 current += 1
@@ -186,7 +189,7 @@ class Proposer:
             code, reason = finish(response.text)
             duplicate_of = known(code_hash(code)) if code is not None else None
             if code is not None and duplicate_of is None:
-                return Proposal(code, "", m.spec, m.mutation, tuple(log.attempts))
+                return Proposal(code, "", m.spec, m.mutation, tuple(log.attempts), waited=slept[0])
             if duplicate_of is not None:
                 reason, repeated = "repeats a program of this run", code
             log.mark_unusable(reason)
@@ -196,9 +199,13 @@ class Proposer:
         # or unusable (then there is no code).
         code = repeated if duplicate_of is not None else None
         last = members[min(current, len(members) - 1)]
-        return Proposal(code, reason, last.spec, last.mutation, tuple(log.attempts), duplicate_of)
+        return Proposal(
+            code, reason, last.spec, last.mutation, tuple(log.attempts), duplicate_of, slept[0]
+        )
 
-    async def _call(self, member: Member, request: LLMRequest, log: _CallLog) -> LLMResponse | None:
+    async def _call(
+        self, member: Member, request: LLMRequest, log: _CallLog, slept: list[float]
+    ) -> LLMResponse | None:
         """One answer from ``member``, retrying transient faults; None when it gave none."""
         shown = shown_prompt(request)
         for retry in range(self.policy.retries + 1):
@@ -226,7 +233,10 @@ class Proposer:
                     raise outage from None
                 if not exc.fault.transient or retry == self.policy.retries:
                     return None
-                await self.sleep(self.policy.delay(retry, exc, self._jitter))
+                delay = self.policy.delay(retry, exc, self._jitter)
+                started = time.monotonic()
+                await self.sleep(delay)
+                slept[0] += time.monotonic() - started
                 continue
             self.health.success()
             # Wall time, queueing for the model included: that is time spent on the LLM.

@@ -51,6 +51,7 @@ def program_dict(p: Program, with_code: bool = True) -> dict[str, Any]:
             "llm": p.timings.llm,
             "evaluation": p.timings.evaluation,
             "engine": p.timings.engine,
+            "waiting": p.timings.waiting,
         },
         "duplicate_of": p.duplicate_of,
     }

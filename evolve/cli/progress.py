@@ -67,12 +67,14 @@ class Progress:
         llm = sum(p.timings.llm for p in children) / n
         ev = sum(p.timings.evaluation for p in children) / n
         eng = sum(p.timings.engine for p in children) / n
+        wait = sum(p.timings.waiting for p in children) / n
         total = llm + ev + eng or 1.0
         return {
             "candidates": len(children),
             "llm_s": llm,
             "evaluation_s": ev,
             "engine_s": eng,
+            "waiting_s": wait,
             "llm_pct": 100 * llm / total,
             "evaluation_pct": 100 * ev / total,
             "engine_pct": 100 * eng / total,
@@ -93,7 +95,8 @@ class Progress:
         self.out.print(
             f"time per candidate: LLM {split['llm_s']:.2f}s ({split['llm_pct']:.0f}%), "
             f"evaluation {split['evaluation_s']:.2f}s ({split['evaluation_pct']:.0f}%), "
-            f"engine {split['engine_s']:.3f}s ({split['engine_pct']:.1f}%)"
+            f"engine {split['engine_s']:.3f}s ({split['engine_pct']:.1f}%); "
+            f"waiting {split['waiting_s']:.2f}s (retry backoff, evaluation slots, earlier twins)"
         )
         tokens_in = sum(p.tokens_in for p in children)
         tokens_out = sum(p.tokens_out for p in children)

@@ -62,6 +62,7 @@ class ProgramRow(Base):
     llm_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     eval_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     engine_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     duplicate_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     """USD spent on this candidate's LLM calls."""

@@ -59,7 +59,7 @@ class Controller:
         self.store = store
         self.executor = executor
         self.ensemble = ensemble
-        self.proposer = Proposer(problem, sleep=sleep)
+        self.proposer = Proposer(problem, sleep=sleep, models=[m.spec for m in ensemble.members])
         self.budget = Budget(self.config.llm.budget_usd)
         self.feedback = Feedback(ensemble, problem.maximize)
         self._width = self.config.search.max_in_flight

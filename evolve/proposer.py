@@ -26,7 +26,7 @@ from evolve.code.versions import (
     stop_sequences,
 )
 from evolve.config import MutationStyle
-from evolve.llm.base import LLMError, LLMRequest, LLMResponse, shown_prompt
+from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, shown_prompt
 from evolve.llm.ensemble import Member
 from evolve.llm.retry import Health, RetryPolicy, Sleep, real_sleep
 from evolve.problem import Problem
@@ -133,12 +133,13 @@ class Proposer:
         policy: RetryPolicy | None = None,
         health: Health | None = None,
         sleep: Sleep = real_sleep,
+        models: Sequence[str] = (),
     ) -> None:
         self.problem = problem
         llm = problem.config.llm
         self.hints = tuple(llm.hints or DEFAULT_HINTS)
         self.policy = policy or RetryPolicy(llm.retries, llm.backoff, llm.backoff_max)
-        self.health = health or Health(llm.outage_seconds)
+        self.health = health or Health(llm.outage_seconds, models)
         self.sleep = sleep
         self.templates = problem.templates
         self._jitter = random.Random()  # timing only: never touches what the run computes
@@ -167,7 +168,22 @@ class Proposer:
         reason = ""
         duplicate_of: str | None = None
         repeated: str | None = None
-        while answers < self.problem.config.llm.attempts and current < len(members):
+        transient = False  # whether a model of this round failed in a way that may pass
+        while answers < self.problem.config.llm.attempts:
+            if current >= len(members):
+                if not transient:
+                    break  # every model failed for good (refusal, bad request, no key)
+                # Every model is failing for now: wait and go round again, until they are
+                # back or the outage limit stops the run (the iteration is not spent).
+                if self.health.down():
+                    outage = self.health.outage()
+                    outage.attempts = tuple(log.attempts)
+                    raise outage
+                started = time.monotonic()
+                await self.sleep(self.policy.backoff_max * (0.5 + 0.5 * self._jitter.random()))
+                slept[0] += time.monotonic() - started
+                current, transient = 0, False
+                continue
             m = members[current]
             seed = rng.randrange(2**31 - 1)
             temperature = m.draw_temperature(rng)
@@ -183,6 +199,7 @@ class Proposer:
             response = await self._call(m, request, log, slept)
             if response is None:
                 reason = f"LLM call failed: {log.attempts[-1].error}"
+                transient |= Fault(log.attempts[-1].fault).transient
                 current += 1
                 continue
             answers += 1
@@ -226,7 +243,7 @@ class Proposer:
                         fault=exc.fault.value,
                     )
                 )
-                self.health.failure(exc)
+                self.health.failure(exc, member.spec)
                 if self.health.down():
                     outage = self.health.outage()
                     outage.attempts = tuple(log.attempts)
@@ -238,7 +255,7 @@ class Proposer:
                 await self.sleep(delay)
                 slept[0] += time.monotonic() - started
                 continue
-            self.health.success()
+            self.health.success(member.spec)
             # Wall time, queueing for the model included: that is time spent on the LLM.
             log.add(
                 Attempt(

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = ("429", "500", "hang", "truncated", "drop", "empty")
+FAULTS = ("429", "500", "401", "hang", "truncated", "drop", "empty")
 DEFAULT_FAULTS = ("429", "500", "hang", "truncated", "drop")
 DEFAULT_TEXT = "<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n"
 
@@ -190,7 +190,12 @@ def _payload(
 
 
 def _error(protocol: str, status: int, message: str) -> dict[str, Any]:
-    kind = {429: "rate_limit_error", 404: "not_found_error", 400: "invalid_request_error"}
+    kind = {
+        429: "rate_limit_error",
+        404: "not_found_error",
+        400: "invalid_request_error",
+        401: "authentication_error",
+    }
     err = kind.get(status, "api_error")
     if protocol == "anthropic":
         return {"type": "error", "error": {"type": err, "message": message}}
@@ -260,6 +265,9 @@ def _handler(state: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 return
             if fault == "500":
                 self._send(500, _error(protocol, 500, "internal server error (injected)"))
+                return
+            if fault == "401":
+                self._send(401, _error(protocol, 401, "invalid API key (injected)"))
                 return
             exchange = _exchange(protocol, body, dict(self.headers.items()))
             try:

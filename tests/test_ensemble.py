@@ -435,3 +435,32 @@ def test_models_command_reports_usability_and_pings(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     [served] = json.loads(result.stdout)
     assert served["usable"] is True and "OK" in served["detail"]
+
+
+def test_rejected_credentials_stop_the_run_at_once(tmp_path: Path) -> None:
+    with serve(good_answer, fault_rate=1.0, faults=("401",)) as server:
+        store, run_id, finished = run_search(
+            tmp_path, [model("a", server.url)], **{"search.iterations": 10}
+        )
+    assert finished.status == "interrupted"
+    assert "refused its credentials" in finished.message
+    assert len(server.requests) <= 4  # no retries of an auth error, no spent iterations
+    assert len(store.programs(run_id)) == 1
+    assert all(c.fault == "auth" for c in store.llm_calls(run_id))
+
+
+def test_a_short_outage_spends_no_iteration(tmp_path: Path) -> None:
+    import threading
+
+    with serve(good_answer, fault_rate=1.0, faults=("500",)) as server:
+        threading.Timer(1.5, lambda: setattr(server, "fault_rate", 0.0)).start()
+        store, run_id, finished = run_search(
+            tmp_path,
+            [model("a", server.url)],
+            **{"search.iterations": 6, "llm.backoff": 0.05, "llm.backoff_max": 0.2},
+        )
+    assert finished.status == "completed"
+    programs = store.programs(run_id)
+    assert len(programs) == 7
+    assert not [p for p in programs if p.status is Status.INVALID], [p.reason for p in programs]
+    assert sum(1 for c in store.llm_calls(run_id) if c.fault == "server") >= 4

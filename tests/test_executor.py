@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -48,6 +50,7 @@ def make_executor(tmp_path: Path) -> MakeExecutor:
         *,
         function: str = "evaluate",
         gpu_pool: GpuPool | None = None,
+        hidden: tuple[Path, ...] = (),
         **sandbox: object,
     ) -> ProcessExecutor:
         path = tmp_path / f"evaluator_{next(counter)}.py"
@@ -59,6 +62,7 @@ def make_executor(tmp_path: Path) -> MakeExecutor:
             SandboxConfig(**sandbox),
             primary_metric="score",
             gpu_pool=gpu_pool if gpu_pool is not None else GpuPool([]),
+            hidden=hidden,
         )
 
     return make
@@ -72,38 +76,6 @@ def timed(executor: ProcessExecutor, code: str) -> tuple[Evaluation, float]:
     start = time.monotonic()
     result = evaluate(executor, code)
     return result, time.monotonic() - start
-
-
-def process_running(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (PID 1 here may not reap orphans)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    for line in status.splitlines():
-        if line.startswith("State:"):
-            return line.split()[1] not in ("Z", "X")
-    return True
-
-
-def wait_gone(pid: int, seconds: float = 2.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not process_running(pid):
-            return True
-        time.sleep(0.05)
-    return not process_running(pid)
-
-
-@pytest.fixture
-def reap_pids() -> Iterator[list[int]]:
-    """Pids a test learned about: killed at teardown if a failing test left them running."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        if process_running(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, 9)
 
 
 # --- the ordinary path ------------------------------------------------------------------
@@ -276,34 +248,66 @@ def test_loop_ignoring_sigterm_is_killed(make_executor: MakeExecutor) -> None:
     assert elapsed < 1.0 + 2.5
 
 
-def test_timeout_kills_children(
-    make_executor: MakeExecutor, tmp_path: Path, reap_pids: list[int]
-) -> None:
-    pid_file = tmp_path / "child_timeout.pid"
+def sleeper_arg() -> str:
+    """A unique ``sleep`` duration: the mark by which the host finds a candidate's child
+    (pid numbers inside the sandbox's PID namespace mean nothing outside)."""
+    return f"{300 + random.random():.9f}"
+
+
+def pids_running(arg: str) -> list[int]:
+    """Processes on the host whose command line has ``arg``, looked up from outside."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parts = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if arg.encode() in parts and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def wait_all_gone(arg: str, seconds: float = 2.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and pids_running(arg):
+        time.sleep(0.05)
+    return pids_running(arg)
+
+
+@pytest.fixture
+def sleeper() -> Iterator[str]:
+    arg = sleeper_arg()
+    yield arg
+    for pid in pids_running(arg):  # a failing test must not leave it behind
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_timeout_kills_children(make_executor: MakeExecutor, sleeper: str) -> None:
     result, elapsed = timed(
         make_executor(timeout=1.5),
         f"""
-        import subprocess, time
+        import subprocess, sys, time
 
         def run():
-            child = subprocess.Popen(["sleep", "300"])
-            with open({str(pid_file)!r}, "w") as fh:
-                fh.write(str(child.pid))
+            child = subprocess.Popen(["sleep", {sleeper!r}])
+            print("spawned", child.pid, flush=True)
             while True:
                 time.sleep(0.01)
         """,
     )
-    pid = int(pid_file.read_text())
-    reap_pids.append(pid)
     assert result.status is Status.TIMEOUT
+    assert "spawned" in result.artifacts.get("stdout", ""), result.artifacts
     assert elapsed < 1.5 + 2.5
-    assert wait_gone(pid), f"child {pid} of a timed-out evaluation is still running"
+    assert not wait_all_gone(sleeper), "a child of a timed-out evaluation is still running"
 
 
 def test_leftover_child_with_own_output_is_killed(
-    make_executor: MakeExecutor, tmp_path: Path, reap_pids: list[int]
+    make_executor: MakeExecutor, sleeper: str
 ) -> None:
-    pid_file = tmp_path / "child_devnull.pid"
     result, elapsed = timed(
         make_executor(timeout=10.0),
         f"""
@@ -311,43 +315,56 @@ def test_leftover_child_with_own_output_is_killed(
 
         def run():
             child = subprocess.Popen(
-                ["sleep", "300"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                ["sleep", {sleeper!r}], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
-            with open({str(pid_file)!r}, "w") as fh:
-                fh.write(str(child.pid))
-            return {{"score": 1.0}}
+            return {{"score": 1.0, "child": child.pid}}
         """,
     )
-    pid = int(pid_file.read_text())
-    reap_pids.append(pid)
     assert result.status is Status.OK, result.reason
+    assert result.metrics["child"] > 0
     assert elapsed < 5.0
-    assert wait_gone(pid), f"child {pid} left behind by the evaluation is still running"
+    assert not wait_all_gone(sleeper), "a child left behind by the evaluation is still running"
 
 
 def test_leftover_child_sharing_output_is_killed_and_result_kept(
-    make_executor: MakeExecutor, tmp_path: Path, reap_pids: list[int]
+    make_executor: MakeExecutor, sleeper: str
 ) -> None:
     """A candidate that returns while a child (inheriting stdout/stderr) still runs: the
     result it reported counts, the evaluation ends promptly, and the child is killed."""
-    pid_file = tmp_path / "child_inherit.pid"
     result, elapsed = timed(
         make_executor(timeout=5.0),
         f"""
         import subprocess
 
         def run():
-            child = subprocess.Popen(["sleep", "300"])
-            with open({str(pid_file)!r}, "w") as fh:
-                fh.write(str(child.pid))
+            child = subprocess.Popen(["sleep", {sleeper!r}])
+            return {{"score": 1.0, "child": child.pid}}
+        """,
+    )
+    assert not wait_all_gone(sleeper), "a child left behind by the evaluation is still running"
+    assert result.status is Status.OK, result.reason
+    assert result.metrics["child"] > 0
+    assert elapsed < 4.0
+
+
+def test_double_forked_daemon_is_killed(make_executor: MakeExecutor, sleeper: str) -> None:
+    result = evaluate(
+        make_executor(timeout=5.0),
+        f"""
+        import os, subprocess
+
+        def run():
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    subprocess.Popen(["sleep", {sleeper!r}], start_new_session=True)
+                os._exit(0)
+            os.wait()
             return {{"score": 1.0}}
         """,
     )
-    pid = int(pid_file.read_text())
-    reap_pids.append(pid)
-    assert wait_gone(pid), f"child {pid} left behind by the evaluation is still running"
     assert result.status is Status.OK, result.reason
-    assert elapsed < 4.0
+    assert not wait_all_gone(sleeper, 3.0), "a double-forked daemon survived the evaluation"
 
 
 # --- memory and output ---------------------------------------------------------------------
@@ -712,3 +729,88 @@ def test_gpu_lease_is_visible_to_candidate(make_executor: MakeExecutor) -> None:
     result = evaluate(executor, ENV_PROBE)
     assert result.status is Status.OK, result.reason
     assert result.artifacts["evaluator:cuda"] == repr("3")
+
+
+# --- what a candidate can see (the bubblewrap jail; .ci/run installs bubblewrap) ------------
+
+READ = """
+def run():
+    try:
+        with open({path!r}, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return {{"score": -1.0, "errno": exc.errno}}
+    return {{"score": float(len(data))}}
+"""
+
+WRITE = """
+def run():
+    try:
+        with open({path!r}, "w") as fh:
+            fh.write("pwned")
+    except OSError as exc:
+        return {{"score": -1.0, "errno": exc.errno}}
+    return {{"score": 1.0}}
+"""
+
+
+def test_the_jail_is_bubblewrap_here(make_executor: MakeExecutor) -> None:
+    assert make_executor().jail.kind == "bwrap", "install bubblewrap (apt-get install bubblewrap)"
+
+
+def test_home_is_out_of_sight(make_executor: MakeExecutor) -> None:
+    secret = Path.home() / f".evolve-secret-{os.getpid()}"
+    secret.write_text("AWS_SECRET=hunter2")
+    try:
+        result = evaluate(make_executor(), READ.format(path=str(secret)))
+    finally:
+        secret.unlink()
+    assert result.status is Status.OK, result.reason
+    assert result.score == -1.0
+
+
+def test_project_folder_and_run_database_are_out_of_sight(
+    make_executor: MakeExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("private")
+    monkeypatch.chdir(project)
+    executor = make_executor()
+    assert evaluate(executor, READ.format(path=str(project / "notes.txt"))).score == -1.0
+    # The database beside the evaluator (a folder the evaluation must see): masked.
+    database = tmp_path / "evolve.db"
+    database.write_bytes(b"SQLite format 3\0" + b"x" * 100)
+    masked = make_executor(hidden=(database,))
+    assert evaluate(masked, READ.format(path=str(database))).score <= 0  # no byte of it
+    assert evaluate(make_executor(), READ.format(path=str(database))).score > 0
+
+
+def test_writes_outside_the_scratch_folder_go_nowhere(
+    make_executor: MakeExecutor, tmp_path: Path
+) -> None:
+    executor = make_executor()
+    beside = tmp_path / "evaluator_0.py"  # the evaluator's own file: read-only
+    original = beside.read_text()
+    result = evaluate(executor, WRITE.format(path=str(beside)))
+    assert result.score == -1.0 and beside.read_text() == original
+    assert evaluate(executor, WRITE.format(path="/etc/evolve-pwned")).score == -1.0
+    assert not Path("/etc/evolve-pwned").exists()
+    # /tmp inside is the sandbox's own: a write there never reaches the host.
+    target = f"/tmp/evolve-pwned-{os.getpid()}"
+    assert evaluate(executor, WRITE.format(path=target)).score == 1.0
+    assert not Path(target).exists()
+
+
+def test_other_processes_are_out_of_sight(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor(),
+        """
+        import os
+
+        def run():
+            return {"score": float(len([p for p in os.listdir("/proc") if p.isdigit()]))}
+        """,
+    )
+    assert result.status is Status.OK, result.reason
+    assert result.score <= 4  # the sandbox's own few, not the host's

@@ -153,12 +153,10 @@ def run_command(
         prob.config.sandbox,
         prob.config.evaluator.primary_metric,
         prob.language,
+        hidden=store.files(),
     )
-    if not executor.network_isolated:
-        err_console.print(
-            "warning: cannot cut candidates off the network here (unshare --net is not "
-            "permitted); evaluations run with network access"
-        )
+    if executor.jail.lost:
+        err_console.print(f"warning: weaker sandbox: {executor.jail.lost}")
     if not run_id:
         run_id = store.create_run(
             prob.name, str(prob.file), prob.config.model_dump(mode="json"), prob.config.search.seed

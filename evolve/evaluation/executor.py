@@ -3,9 +3,10 @@
 
 The ``process`` backend starts ``sandbox/harness.py`` in its own process group and session,
 in a private temporary directory, with an allow-listed environment (no API keys), rlimits
-on memory, CPU time, file size and open files, no network where the kernel lets us
-(``unshare --net``), and GPUs handed out from a pool. On timeout, and after every
-evaluation, the whole process group is killed. Never threads for untrusted code.
+on memory, CPU time, file size and open files, inside the strongest namespace jail the
+machine allows (``evolve.evaluation.jail``: bubblewrap, else ``unshare --net``), and GPUs
+handed out from a pool. On timeout, and after every evaluation, the whole process group is
+killed. Never threads for untrusted code.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Protocol
 
 from evolve.config import SandboxConfig
 from evolve.evaluation.gpus import GpuPool
+from evolve.evaluation.jail import Jail, detect, python_paths
 from evolve.evaluation.result import Status
 from evolve.problem import EvaluatorTarget
 from evolve.resources import harness_path
@@ -73,14 +75,23 @@ class ProcessExecutor:
         primary_metric: str,
         language: str = "python",
         gpu_pool: GpuPool | None = None,
+        hidden: tuple[Path, ...] = (),
+        jail: Jail | None = None,
     ) -> None:
+        """``hidden``: files a candidate must not read even where it can see their folder
+        (the run database)."""
         self.evaluator = evaluator
         self.sandbox = sandbox
         self.primary_metric = primary_metric
         self.language = language
         self.gpu_pool = gpu_pool if gpu_pool is not None else GpuPool.detect()
-        self._net_prefix = _network_isolation() if not sandbox.network else []
-        self.network_isolated = bool(self._net_prefix) or sandbox.network
+        self.jail = jail or detect()
+        self.network_isolated = sandbox.network or self.jail.kind in ("bwrap", "unshare")
+        self.hidden = tuple(hidden)
+        readable = [*python_paths(), harness_path().parent]
+        if evaluator.path is not None:
+            readable.append(evaluator.path.parent)
+        self._readable = tuple(readable)
         if sandbox.gpus > self.gpu_pool.size:
             self.gpu_problem = (
                 f"the problem asks for {sandbox.gpus} GPU(s) per evaluation but "
@@ -114,14 +125,13 @@ class ProcessExecutor:
             spec_file.write_text(json.dumps(spec), encoding="utf-8")
             # -I: no user site, no PYTHON* variables; -S: no site hooks (.pth code) at startup,
             # which can cost more than the evaluation; the harness gets our import path.
-            cmd = [
-                *self._net_prefix,
-                sys.executable,
-                "-I",
-                "-S",
-                str(harness_path()),
-                str(spec_file),
-            ]
+            cmd = self.jail.wrap(
+                [sys.executable, "-I", "-S", str(harness_path()), str(spec_file)],
+                workdir,
+                network=self.sandbox.network,
+                readable=self._readable,
+                hidden=self.hidden,
+            )
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
                 cwd=workdir,
@@ -157,7 +167,10 @@ class ProcessExecutor:
             output = {"stdout": out.text(), "stderr": err.text()}
             if timed_out:
                 return {"kind": "timeout"}, output
-            return _parse_result(bytes(res.data), proc.returncode), output
+            code = proc.returncode
+            if self.jail.kind == "bwrap" and code is not None and code > 128:
+                code = 128 - code  # bubblewrap reports a child killed by signal N as 128 + N
+            return _parse_result(bytes(res.data), code), output
         finally:
             if proc is not None:
                 _kill_group(proc.pid)
@@ -330,24 +343,3 @@ class _Capped:
             transport.close()
 
 
-_NET_PROBE: list[str] | None = None
-
-
-def _network_isolation() -> list[str]:
-    """``["unshare", "--net", "--"]`` when this kernel lets us drop the network, else []."""
-    global _NET_PROBE
-    if _NET_PROBE is None:
-        tool = shutil.which("unshare")
-        ok = False
-        if tool:
-            try:
-                ok = (
-                    subprocess.run(
-                        [tool, "--net", "--", "true"], capture_output=True, timeout=10
-                    ).returncode
-                    == 0
-                )
-            except (OSError, subprocess.TimeoutExpired):
-                ok = False
-        _NET_PROBE = [tool, "--net", "--"] if ok and tool else []
-    return list(_NET_PROBE)

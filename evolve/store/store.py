@@ -62,8 +62,10 @@ class Store:
         self.url = url
         parsed = make_url(url)
         self._sqlite = parsed.get_backend_name() == "sqlite"
+        self._path: Path | None = None
         if self._sqlite and parsed.database and parsed.database != ":memory:":
             path = Path(parsed.database)
+            self._path = path.resolve()
             if must_exist and not path.exists():
                 raise UserError(f"no database at {path} (give --db PATH or set EVOLVE_DB)")
             if not path.parent.exists():
@@ -82,6 +84,12 @@ class Store:
         except OperationalError as exc:
             raise UserError(f"cannot open database {url}: {exc.orig}") from None
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def files(self) -> tuple[Path, ...]:
+        """The database's files on disk (SQLite: the file and its journal), if any."""
+        if not self._sqlite or not self._path:
+            return ()
+        return tuple(Path(f"{self._path}{suffix}") for suffix in ("", "-wal", "-shm", "-journal"))
 
     def close(self) -> None:
         self.engine.dispose()

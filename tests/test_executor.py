@@ -814,3 +814,17 @@ def test_other_processes_are_out_of_sight(make_executor: MakeExecutor) -> None:
     )
     assert result.status is Status.OK, result.reason
     assert result.score <= 4  # the sandbox's own few, not the host's
+
+
+def test_gpu_evaluations_get_the_device_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evolve.evaluation import jail
+
+    fake = [Path("/dev/nvidia0"), Path("/dev/nvidiactl"), Path("/dev/nvidia-uvm")]
+    monkeypatch.setattr(jail, "gpu_device_files", lambda: fake)
+    cmd = jail.Jail("bwrap").wrap(["python"], Path("/tmp/x"), network=False, gpus=True)
+    for device in fake:
+        i = cmd.index(str(device))
+        assert cmd[i - 1] == "--dev-bind" and cmd[i + 1] == str(device)
+    assert cmd.index("--dev") < cmd.index("--dev-bind") < cmd.index("--")
+    cpu_only = jail.Jail("bwrap").wrap(["python"], Path("/tmp/x"), network=False)
+    assert "--dev-bind" not in cpu_only

@@ -131,6 +131,7 @@ class ProcessExecutor:
                 network=self.sandbox.network,
                 readable=self._readable,
                 hidden=self.hidden,
+                gpus=bool(devices),
             )
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
@@ -341,5 +342,3 @@ class _Capped:
             await self.drain_stream(reader)
         finally:
             transport.close()
-
-

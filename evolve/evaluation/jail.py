@@ -39,11 +39,17 @@ class Jail:
         network: bool,
         readable: Iterable[Path] = (),
         hidden: Iterable[Path] = (),
+        gpus: bool = False,
     ) -> list[str]:
         """``cmd`` run inside this jail, with ``workdir`` writable, ``readable`` paths
-        visible read-only and ``hidden`` files masked."""
+        visible read-only, ``hidden`` files masked, and with ``gpus`` the GPU device
+        files (which GPUs the evaluation may use is CUDA_VISIBLE_DEVICES' business)."""
         if self.kind == "bwrap":
-            return [*_bwrap_args(workdir, network, readable, hidden), "--", *cmd]
+            args = _bwrap_args(workdir, network, readable, hidden)
+            if gpus:
+                for device in gpu_device_files():
+                    args += ["--dev-bind", str(device), str(device)]
+            return [*args, "--", *cmd]
         if self.kind == "unshare" and not network:
             return ["unshare", "--net", "--", *cmd]
         return cmd
@@ -74,6 +80,14 @@ def _bwrap_args(
     if network:
         args.append("--share-net")
     return args
+
+
+def gpu_device_files() -> list[Path]:
+    """NVIDIA's device files (and DRM render nodes) on this machine."""
+    found = sorted(Path("/dev").glob("nvidia*"))
+    if Path("/dev/dri").is_dir():
+        found += sorted(Path("/dev/dri").iterdir())
+    return found
 
 
 def python_paths() -> list[Path]:

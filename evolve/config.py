@@ -94,6 +94,9 @@ class SandboxConfig(_Strict):
     cpus: Annotated[int, Field(ge=1)] = 1
     gpus: Annotated[int, Field(ge=0)] = 0
     network: bool = False
+    max_processes: Annotated[int, Field(ge=1, le=100000)] = 256
+    """Processes (and threads) one evaluation may have at once, where a pids cgroup can be
+    made; a fork bomb stops there."""
     parallel: Annotated[int, Field(ge=1, le=1024)] | None = None
     """Evaluations running at once (default: ``search.max_in_flight``). Proposals waiting
     for an LLM answer and candidates being evaluated are counted apart, so slow evaluations

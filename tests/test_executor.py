@@ -828,3 +828,48 @@ def test_gpu_evaluations_get_the_device_files(monkeypatch: pytest.MonkeyPatch) -
     assert cmd.index("--dev") < cmd.index("--dev-bind") < cmd.index("--")
     cpu_only = jail.Jail("bwrap").wrap(["python"], Path("/tmp/x"), network=False)
     assert "--dev-bind" not in cpu_only
+
+
+def test_fork_bomb_is_contained(make_executor: MakeExecutor) -> None:
+    from evolve.evaluation.jail import _pids_root
+
+    assert _pids_root() is not None, "no writable pids cgroup here"
+    result, elapsed = timed(
+        make_executor(timeout=5.0, max_processes=64),
+        """
+        import os, time
+
+        def run():
+            made = 0
+            try:
+                while True:
+                    if os.fork() == 0:
+                        time.sleep(30)
+                        os._exit(0)
+                    made += 1
+            except OSError:
+                pass
+            return {"score": float(made)}
+        """,
+    )
+    assert result.status is Status.OK, result.reason
+    assert 0 < result.score < 64  # stopped by the limit, not by the machine
+    assert elapsed < 5.0
+    leftovers = list(Path("/sys/fs/cgroup/pids").glob(f"evolve-{os.getpid()}-*"))
+    assert not leftovers, "the evaluation's cgroup was not removed"
+
+
+def test_killing_its_parent_harms_only_itself(make_executor: MakeExecutor) -> None:
+    result = evaluate(
+        make_executor(timeout=5.0),
+        """
+        import os, signal, time
+
+        def run():
+            os.kill(os.getppid(), signal.SIGKILL)
+            time.sleep(1)
+            return {"score": 1.0}
+        """,
+    )
+    assert result.status in (Status.ERROR, Status.OK)
+    assert result.score in (None, 1.0)

@@ -28,7 +28,7 @@ from typing import Protocol
 
 from evolve.config import SandboxConfig
 from evolve.evaluation.gpus import GpuPool
-from evolve.evaluation.jail import Jail, detect, python_paths
+from evolve.evaluation.jail import Jail, PidsCgroup, detect, python_paths
 from evolve.evaluation.result import Status
 from evolve.problem import EvaluatorTarget
 from evolve.resources import harness_path
@@ -117,6 +117,7 @@ class ProcessExecutor:
         unclosed = {fd for pair in pipes for fd in pair}
         proc = None
         readers: list[asyncio.Task[None]] = []
+        group = PidsCgroup.create(self.sandbox.max_processes)
         try:
             program = workdir / ("program" + _EXTENSION.get(self.language, ".txt"))
             program.write_text(code, encoding="utf-8")
@@ -133,6 +134,8 @@ class ProcessExecutor:
                 hidden=self.hidden,
                 gpus=bool(devices),
             )
+            if group is not None:
+                cmd = group.wrap(cmd)
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
                 cwd=workdir,
@@ -175,6 +178,8 @@ class ProcessExecutor:
         finally:
             if proc is not None:
                 _kill_group(proc.pid)
+            if group is not None:
+                group.remove()  # every process it ever held, wherever it went
                 if proc.returncode is None:
                     await proc.wait()
             for task in readers:

@@ -16,11 +16,15 @@ Strongest first, whichever this machine allows:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,3 +125,77 @@ def _works(cmd: list[str]) -> bool:
         return subprocess.run(cmd, capture_output=True, timeout=20, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+class PidsCgroup:
+    """A pids cgroup around one evaluation: at most ``limit`` processes (a fork bomb stops
+    there, whoever runs it: RLIMIT_NPROC does not bind root), and a list of every process
+    to kill at the end. Where no pids controller can be written, ``create`` gives None."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, limit: int) -> PidsCgroup | None:
+        base = _pids_root()
+        if base is None:
+            return None
+        path = base / f"evolve-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        try:
+            path.mkdir()
+            (path / "pids.max").write_text(str(limit))
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+            return None
+        return cls(path)
+
+    def wrap(self, cmd: list[str]) -> list[str]:
+        """``cmd``, started from inside the cgroup (so every descendant is in it too)."""
+        procs = str(self.path / "cgroup.procs")
+        return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, *cmd]
+
+    def kill_all(self) -> None:
+        for _ in range(50):
+            try:
+                pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+            except OSError:
+                return
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.01)
+
+    def remove(self) -> None:
+        self.kill_all()
+        for _ in range(100):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:  # still emptying
+                time.sleep(0.02)
+
+
+@functools.cache
+def _pids_root() -> Path | None:
+    """A folder where a pids cgroup can be made: cgroup v1's pids hierarchy, or v2's."""
+    v1 = Path("/sys/fs/cgroup/pids")
+    if (v1 / "cgroup.procs").exists() and os.access(v1, os.W_OK):
+        return v1
+    v2 = Path("/sys/fs/cgroup")
+    try:
+        controllers = (v2 / "cgroup.controllers").read_text().split()
+        own = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    if "pids" not in controllers:
+        return None
+    mine = next((line[3:] for line in own if line.startswith("0::")), None)
+    if mine is None:
+        return None
+    base = v2 / mine.lstrip("/")
+    return base if os.access(base, os.W_OK) else None

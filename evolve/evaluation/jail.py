@@ -2,7 +2,8 @@
 
 Strongest first, whichever this machine allows:
 
-* ``bwrap`` (bubblewrap): new user, PID, IPC, UTS, cgroup and network namespaces; the
+* ``bwrap`` (bubblewrap): new user, PID, IPC, UTS, cgroup and network namespaces; no
+  capabilities, even when the engine runs as root; the
   system read-only; a fresh ``/tmp``; the user's home and the engine's working directory
   (the project, where the run database usually is) replaced by empty folders, with only
   what the evaluation needs put back, read-only (the Python installation, the import
@@ -80,7 +81,10 @@ def _bwrap_args(
     for path in hidden:
         if path.exists():
             args += ["--ro-bind", "/dev/null", str(path)]
-    args += ["--unshare-all", "--die-with-parent", "--new-session"]
+    # --cap-drop ALL: run by root, bwrap keeps every capability inside the jail, and with
+    # CAP_SYS_PTRACE / CAP_DAC_OVERRIDE a candidate could read or write its evaluator's
+    # memory and pipes (evolve.candidate makes the evaluator non-dumpable) or any file.
+    args += ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if network:
         args.append("--share-net")
     return args

@@ -1,8 +1,10 @@
 """Evaluator for the circle_packing problem: 26 circles in the unit square.
 
-The candidate's ``run_packing()`` must return ``(centers, radii, reported_sum)``. Centers
-and radii are copied into plain float64 arrays (array subclasses, object, bool and complex
-data are refused), and checked with zero tolerance using exact rational arithmetic on
+The candidate's ``run_packing()`` runs in a process of its own (``evolve.candidate.call``:
+nothing the candidate does there, such as patching numpy, reaches this process) and must
+return ``(centers, radii, reported_sum)``; arrays come back as plain numpy arrays, never
+subclasses or object arrays. Centers and radii are copied into plain float64 arrays
+(object, bool, complex and string data are refused), and checked with zero tolerance using exact rational arithmetic on
 those float64 values:
 
 * shapes are exactly (26, 2) and (26,), every number is finite, every radius is > 0;
@@ -10,38 +12,22 @@ those float64 values:
 * no two circles overlap: |c_i - c_j| >= r_i + r_j (tangent circles are allowed).
 
 The reported sum is ignored; the sum of radii is recomputed. The first violation found is
-raised as ``ValueError`` with a one-line description.
+raised as ``ValueError`` with a one-line description; a candidate that raises, hangs,
+crashes or returns something that is not data raises ``evolve.candidate.CandidateError``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-import uuid
 from fractions import Fraction
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from evolve.candidate import call
+
 N_CIRCLES: int = 26
 BEST_KNOWN: float = 2.6359830849
-
-
-def _load(program_path: str) -> ModuleType:
-    """Import the candidate file as a fresh module under a unique name."""
-    name = f"_candidate_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, program_path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"cannot load a Python module from {program_path!r}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
 
 
 def _as_array(obj: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -105,11 +91,7 @@ def verify(centers: np.ndarray, radii: np.ndarray) -> None:
 
 def evaluate(program_path: str) -> dict[str, float]:
     """Verify the candidate's packing and score it by its (recomputed) sum of radii."""
-    module = _load(program_path)
-    run_packing = getattr(module, "run_packing", None)
-    if not callable(run_packing):
-        raise ValueError("the program defines no run_packing() function")
-    out = run_packing()
+    out = call(program_path, "run_packing")  # in a process of its own; back as plain data
     if not isinstance(out, tuple | list) or len(out) != 3:
         raise ValueError(
             "run_packing must return (centers, radii, sum_radii), got "

@@ -1,25 +1,25 @@
 """Evaluator for the function_minimization problem (Levi N.13 on [-10, 10]^2).
 
-For each of a few fixed seeds the candidate is loaded fresh and ``run_search(seed)`` is
-called. It must return ``(x, y, value)``: three finite real numbers with the point inside
-the bounds (no tolerance). The value the program reports is not trusted: the objective is
+For each of a few fixed seeds ``run_search(seed)`` is called in a fresh process of its own
+(``evolve.candidate.call``: nothing the candidate does there, such as patching numpy or
+``math``, reaches this process, and what it returns comes back as plain data). It must
+return ``(x, y, value)``: three finite real numbers with the point inside the bounds (no
+tolerance). The value the program reports is not trusted: the objective is
 recomputed at (x, y) with this file's own implementation, and the score is that.
 
-Any violation raises ``ValueError`` with a one-line reason.
+Any violation raises ``ValueError`` with a one-line reason; a candidate that raises, hangs,
+crashes or returns something that is not data raises ``evolve.candidate.CandidateError``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-import uuid
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from evolve import EvaluationResult
+from evolve.candidate import CandidateError, call
 
 SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 LOW: float = -10.0
@@ -43,21 +43,6 @@ def levi13(x: float, y: float) -> float:
     )
 
 
-def _load(program_path: str) -> ModuleType:
-    """Import the candidate file as a fresh module under a unique name."""
-    name = f"_candidate_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, program_path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"cannot load a Python module from {program_path!r}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
-
-
 def _real(value: Any, what: str) -> float:
     """``value`` as a finite float, or ValueError if it is not a finite real number."""
     if isinstance(value, np.ndarray) and value.shape == ():
@@ -74,12 +59,12 @@ def _real(value: Any, what: str) -> float:
 
 
 def _run_one(program_path: str, seed: int) -> tuple[float, float, float]:
-    """Run the candidate for one seed; return the checked (x, y, reported value)."""
-    module = _load(program_path)
-    run_search = getattr(module, "run_search", None)
-    if not callable(run_search):
-        raise ValueError("the program defines no run_search(seed) function")
-    out = run_search(seed)
+    """Run the candidate for one seed, in a fresh process of its own; return the checked
+    (x, y, reported value)."""
+    try:
+        out = call(program_path, "run_search", seed)
+    except CandidateError as exc:
+        raise CandidateError(exc.kind, f"seed {seed}: {exc}", traceback=exc.traceback) from None
     if not isinstance(out, tuple | list) or len(out) != 3:
         raise ValueError(
             f"seed {seed}: run_search must return (x, y, value), got {type(out).__name__}"

@@ -124,8 +124,20 @@ def _harness_budget() -> tuple[float | None, int | None]:
     return seconds, fd if isinstance(fd, int) else None
 
 
+def _age() -> float:
+    """Seconds since this process started (from /proc; 0 where that cannot be read)."""
+    try:
+        with open("/proc/self/stat", "rb") as fh:
+            ticks = int(fh.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 _BUDGET, _HARNESS_FD = _harness_budget()
-_DEADLINE = None if _BUDGET is None else time.monotonic() + _BUDGET
+_DEADLINE = None if _BUDGET is None else time.monotonic() - _age() + _BUDGET
 if _HARNESS_FD is not None:  # whatever the evaluator starts, its result pipe stays here
     with contextlib.suppress(OSError):
         os.set_inheritable(_HARNESS_FD, False)
@@ -133,10 +145,11 @@ if _HARNESS_FD is not None:  # whatever the evaluator starts, its result pipe st
 
 def remaining_time() -> float | None:
     """Seconds left for candidate calls in this evaluation (None: no overall limit): the
-    evaluation's time limit, less what has passed and a margin for reporting."""
+    evaluation's time limit, less what has passed since the harness started and a margin
+    for the evaluator to report."""
     if _DEADLINE is None or _BUDGET is None:
         return None
-    margin = min(2.0, 0.1 * _BUDGET)
+    margin = max(0.5, min(3.0, 0.15 * _BUDGET))
     return _DEADLINE - margin - time.monotonic()
 
 
@@ -191,9 +204,14 @@ def run(
     arguments = wire.pack({"args": payload[0], "kwargs": payload[1]}, blobs)
     if len(arguments) > RESULT_CAP:
         raise ValueError(f"arguments for {function} exceed {RESULT_CAP} bytes")
-    outcome = _Child(program, function, _child_env(env)).run(
-        wire.pack(request), arguments, max(limit, 0.05)
-    )
+    child = _Child(program, function, _child_env(env))
+    try:
+        outcome = child.run(wire.pack(request), arguments, max(limit, 0.05))
+    except CandidateError as exc:
+        if echo:  # the candidate's own traceback, for whoever reads the evaluation's output
+            _echo(exc.stdout, sys.stdout)
+            _echo(exc.stderr + exc.traceback, sys.stderr)
+        raise
     if echo:
         _echo(outcome.stdout, sys.stdout)
         _echo(outcome.stderr, sys.stderr)

@@ -289,6 +289,9 @@ def serve(result_fd: int) -> None:
         if hard != resource.RLIM_INFINITY:
             memory = min(memory, hard)
         resource.setrlimit(resource.RLIMIT_AS, (memory, hard))
+    import builtins
+
+    saved = dict(builtins.__dict__)
     try:
         import importlib.util
 
@@ -311,6 +314,7 @@ def serve(result_fd: int) -> None:
         value = target(*args, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - candidate code raises anything, SystemExit too
         _finish(result_fd, pack(_failure("raised", exc)))
+    builtins.__dict__.update(saved)  # a candidate that replaced float must not break this
     try:
         tree, out = encode(value)
         frame = pack({"kind": "ok", "value": tree}, out)

@@ -82,10 +82,19 @@ class CandidateError(RuntimeError):
     """The candidate's function did not give a usable answer; ``kind`` says how."""
 
     def __init__(
-        self, kind: str, message: str, *, traceback: str = "", stdout: str = "", stderr: str = ""
+        self,
+        kind: str,
+        message: str,
+        *,
+        traceback: str = "",
+        stdout: str = "",
+        stderr: str = "",
+        during: str = "call",
     ) -> None:
         super().__init__(message)
         self.kind = kind
+        self.during = during
+        """``load`` (importing the program, finding the function) or ``call``."""
         self.traceback = traceback
         self.stdout = stdout
         self.stderr = stderr
@@ -260,14 +269,19 @@ class _Child:
         self.env = env
         self.out = bytearray()
         self.err = bytearray()
+        self.ready = False
 
     def text(self, data: bytearray) -> str:
         return data[:OUTPUT_CAP].decode("utf-8", errors="replace")
 
     def error(self, kind: str, message: str, traceback: str = "") -> CandidateError:
-        stderr = self.text(self.err)
         return CandidateError(
-            kind, message, traceback=traceback, stdout=self.text(self.out), stderr=stderr
+            kind,
+            message,
+            traceback=traceback,
+            stdout=self.text(self.out),
+            stderr=self.text(self.err),
+            during="call" if self.ready else "load",
         )
 
     def run(self, request: bytes, arguments: bytes, timeout: float) -> Outcome:
@@ -384,6 +398,7 @@ class _Child:
                     del result[:used]
                     if header.get("kind") == "ready" and not ready:
                         ready, sent_at = True, time.monotonic()
+                        self.ready = True
                         pending = memoryview(arguments)
                         sel.register(stdin, selectors.EVENT_WRITE)
                     else:

@@ -32,6 +32,9 @@ class EvaluatorTarget:
     path: Path | None = None
     module: str | None = None
     options: tuple[tuple[str, Any], ...] = ()
+    files: tuple[Path, ...] = ()
+    """Problem files the evaluator reads (its ``*_file`` options, resolved): a backend
+    makes them readable to the evaluation."""
 
 
 @dataclass(frozen=True)
@@ -151,18 +154,20 @@ def problem_from_config(config: ProblemConfig, file: Path) -> Problem:
 
 def _evaluator_target(config: ProblemConfig, file: Path) -> EvaluatorTarget:
     ev = config.evaluator
-    options = tuple(sorted(ev.options.items()))
+    options, files = _option_files(ev.options, file)
     if ev.path is not None:
         path = (file.parent / ev.path).resolve()
         if not path.is_file():
             raise UserError(f"{file}: evaluator.path: file {path} does not exist")
         if path.suffix != ".py":
             raise UserError(f"{file}: evaluator.path: {path.name} is not a Python file (.py)")
-        return EvaluatorTarget(function=ev.function, path=path, options=options)
+        return EvaluatorTarget(function=ev.function, path=path, options=options, files=files)
     assert ev.plugin is not None
     builtin = bundled_evaluators()
     if ev.plugin in builtin:
-        return EvaluatorTarget(function=ev.function, path=builtin[ev.plugin], options=options)
+        return EvaluatorTarget(
+            function=ev.function, path=builtin[ev.plugin], options=options, files=files
+        )
     found = {e.name: e for e in entry_points(group=PLUGIN_GROUP)}
     if ev.plugin not in found:
         names = ", ".join(sorted({*builtin, *found})) or "none installed"
@@ -172,7 +177,30 @@ def _evaluator_target(config: ProblemConfig, file: Path) -> EvaluatorTarget:
         )
     value = found[ev.plugin].value
     module, _, attr = value.partition(":")
-    return EvaluatorTarget(function=attr or ev.function, module=module, options=options)
+    return EvaluatorTarget(
+        function=attr or ev.function, module=module, options=options, files=files
+    )
+
+
+def _option_files(
+    options: dict[str, Any], file: Path
+) -> tuple[tuple[tuple[str, Any], ...], tuple[Path, ...]]:
+    """The options with every ``*_file`` value made an absolute path (relative to the
+    problem file, and checked to exist), and those files."""
+    resolved: dict[str, Any] = {}
+    files: list[Path] = []
+    for key, value in sorted(options.items()):
+        if key.endswith("_file") and isinstance(value, str):
+            path = (file.parent / value).resolve()
+            if not path.is_file():
+                raise UserError(
+                    f"{file}: evaluator.options.{key}: file {path} does not exist "
+                    "(paths are relative to problem.toml)"
+                )
+            files.append(path)
+            value = str(path)
+        resolved[key] = value
+    return tuple(resolved.items()), tuple(files)
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:

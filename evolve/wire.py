@@ -303,24 +303,38 @@ def serve(result_fd: int) -> None:
         spec.loader.exec_module(module)
         target = getattr(module, function, None)
     except BaseException as exc:  # noqa: BLE001 - candidate code raises anything, SystemExit too
+        _swap(builtins, saved)
         _finish(result_fd, pack({**_failure("raised", exc), "stage": "load"}))
     if not callable(target):
         error = f"the program defines no function {function!r} (define it, or check its name)"
         _finish(result_fd, pack({"kind": "raised", "stage": "missing", "error": error}))
+    # Builtins the candidate replaced (float, isinstance) are its own business, not this
+    # code's: it runs with the originals, the candidate with its own.
+    theirs = _swap(builtins, saved)
     _write_all(result_fd, pack({"kind": "ready"}))
     header, blobs = _read_frame(0, int(request.get("limit", 1 << 30)))
     args, kwargs = decode(header["args"], blobs), decode(header["kwargs"], blobs)
+    _swap(builtins, theirs)
     try:
         value = target(*args, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - candidate code raises anything, SystemExit too
+        _swap(builtins, saved)
         _finish(result_fd, pack(_failure("raised", exc)))
-    builtins.__dict__.update(saved)  # a candidate that replaced float must not break this
+    _swap(builtins, saved)
     try:
         tree, out = encode(value)
         frame = pack({"kind": "ok", "value": tree}, out)
     except (WireError, ValueError, TypeError, RecursionError) as exc:
         frame = pack({"kind": "bad_result", "error": f"{function} returned {exc}"[:500]})
     _finish(result_fd, frame)
+
+
+def _swap(module: Any, contents: dict[str, Any]) -> dict[str, Any]:
+    """Give ``module`` exactly ``contents``; return what it had."""
+    before = dict(module.__dict__)
+    module.__dict__.clear()
+    module.__dict__.update(contents)
+    return before
 
 
 def _finish(result_fd: int, frame: bytes) -> NoReturn:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from evolve.cli import inspect_cmds
+from evolve.cli import inspect_cmds, lineage_cmds
 from evolve.cli.run_cmd import run_command
 from evolve.errors import UserError
 
@@ -172,6 +172,9 @@ def models(
     from evolve.cli.models_cmd import models_command
 
     models_command(problem, model or [], ping, timeout, as_json)
+
+
+lineage_cmds.register(app)  # show, lineage, diff, stats, export, ui
 
 
 def _is_a(exc: BaseException, name: str) -> bool:

@@ -1,10 +1,12 @@
-"""Progress of a run on the terminal: one line per candidate, a summary at the end."""
+"""Progress of a run: one line per candidate and a summary at the end; on a terminal, a
+live board (``live.py``) under the lines as well."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from evolve.cli.live import LiveBoard
 from evolve.cli.output import console, err_console, fmt_score
 from evolve.evaluation.result import Status
 from evolve.events import CandidateDone, Event, RunFinished, RunStarted, Stopping
@@ -21,6 +23,14 @@ class Progress:
         self.out = err_console if quiet else console
         self.started = time.monotonic()
         self.metric = problem.config.evaluator.primary_metric
+        self.board: LiveBoard | None = None
+        if self.out.is_terminal:
+            self.board = LiveBoard(
+                self.out,
+                self.metric,
+                problem.config.evaluator.direction == "maximize",
+                problem.config.search.islands,
+            )
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -37,8 +47,12 @@ class Progress:
                 f"initial program: {self.metric} = {fmt_score(event.initial.score)} "
                 f"(evaluated in {event.initial.timings.evaluation:.2f}s)"
             )
+            if self.board is not None:
+                self.board.start(event)
         elif isinstance(event, CandidateDone):
             self.out.print(self._line(event), markup=False)
+            if self.board is not None:
+                self.board.update(event)
         elif isinstance(event, Stopping):
             self.out.print(f"stopping: {event.reason}")
 
@@ -81,6 +95,8 @@ class Progress:
         }
 
     def summary(self, finished: RunFinished, programs: list[Program]) -> None:
+        if self.board is not None:
+            self.board.close()
         children = [p for p in programs if p.iteration > 0]
         counts: dict[str, int] = {}
         for p in children:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import sessionmaker
 from evolve.errors import UserError
 from evolve.evaluation.result import Status
 from evolve.program import LLMCall, Program, Timings
+from evolve.store.indexes import ensure_indexes
 from evolve.store.models import Base, LLMCallRow, ProgramRow, RunRow
 
 DEFAULT_DB = "evolve.db"
@@ -81,6 +82,7 @@ class Store:
         try:
             Base.metadata.create_all(self.engine)
             _add_missing_columns(self.engine)
+            ensure_indexes(self.engine)
         except OperationalError as exc:
             raise UserError(f"cannot open database {url}: {exc.orig}") from None
         self._session = sessionmaker(self.engine, expire_on_commit=False)

@@ -351,3 +351,58 @@ def test_daemon_left_by_one_call_is_gone_by_the_next(tmp_path: Path, backend: st
         "    return (1.0, 1.0, 0.0) if alive() else (3.0, -2.0, 0.0)",
     )
     honest_ok(evaluate(tmp_path, backend, "function_minimization", code))
+
+
+def test_forged_answer_with_a_pickle_is_refused(tmp_path: Path, backend: str) -> None:
+    # The candidate forges the whole answer frame itself: an "array" that is really a
+    # pickle (which would run code when loaded). It is read with allow_pickle=False.
+    code = minimize(
+        """
+        import io, json, os, struct
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.save(buffer, np.array([os.system], dtype=object), allow_pickle=True)
+        blob = buffer.getvalue()
+        head = json.dumps({"kind": "ok", "value": {"t": "array", "i": 0}}).encode()
+        frame = b"EVW1" + struct.pack("<Q", len(head)) + head + struct.pack("<I", 1)
+        frame += struct.pack("<Q", len(blob)) + blob
+        for fd in map(int, os.listdir("/proc/self/fd")):
+            try:
+                if fd > 2 and os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+                    os.write(fd, frame)
+            except OSError:
+                pass
+        os._exit(0)
+        """
+    )
+    result = evaluate(tmp_path, backend, "function_minimization", code)
+    assert result.status is Status.ERROR and result.score is None
+    assert result.reason == (
+        "CandidateError: seed 0: run_search returned a value that cannot be read: malformed "
+        "array: Object arrays cannot be loaded when allow_pickle=False"
+    )
+
+
+def test_candidate_helper_needs_only_the_standard_library(tmp_path: Path) -> None:
+    # Evaluators import evolve.candidate inside minimal images (python3 + numpy): no
+    # pydantic, no sqlalchemy. Run it with nothing but the repository on the path.
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    program = tmp_path / "p.py"
+    program.write_text("def f(x):\n    return [x, (x, None), {'k': 1.5}]\n")
+    check = (
+        f"import sys; sys.path[:] = [{str(root)!r}] + [p for p in sys.path if 'site-packages' "
+        "not in p and 'dist-packages' not in p]\n"
+        "from evolve.candidate import call\n"
+        f"print(call({str(program)!r}, 'f', 2))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('numpy', 'pydantic', 'sqlalchemy')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", check], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[2, (2, None), {'k': 1.5}]", "[]"]

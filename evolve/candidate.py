@@ -22,8 +22,10 @@ The evaluator's process is protected from its child: it is made non-dumpable (th
 cannot ptrace it nor open ``/proc/<pid>/mem`` or ``/proc/<pid>/fd``), no descriptor but
 the child's own pipes is inherited (the harness's result pipe never is), the child gets an
 allow-listed environment and gives up every capability before candidate code runs;
-rlimits are inherited. Under the sandbox harness the default timeout is what is left of
-the evaluation's own time limit, less a margin for the evaluator to report.
+rlimits are inherited. Under the sandbox harness a call without a ``timeout`` runs until
+the evaluation's own time limit (``sandbox.timeout``) ends it, and the candidate is marked
+``timeout``; a ``timeout`` given is cut to what is left of that limit less a margin, so
+the evaluator can still report (``remaining_time()``).
 
 Standard library only at import time; numpy is needed only where arrays are exchanged.
 """
@@ -170,8 +172,8 @@ def call(
     **kwargs: Any,
 ) -> Any:
     """Run ``function(*args, **kwargs)`` of the candidate file in a fresh process; return
-    its value (plain data). Raises ``CandidateError``. ``timeout``: seconds (default: what
-    is left of the evaluation's time, or ``DEFAULT_TIMEOUT``)."""
+    its value (plain data). Raises ``CandidateError``. ``timeout``: seconds (default: the
+    evaluation's own time limit under the sandbox, else ``DEFAULT_TIMEOUT``)."""
     return run(program_path, function, args, kwargs, timeout=timeout).value
 
 
@@ -194,9 +196,12 @@ def run(
     if not os.path.isfile(program):
         raise FileNotFoundError(f"{program}: no such candidate file (check program_path)")
     left = remaining_time()
-    limit = timeout if timeout is not None else (DEFAULT_TIMEOUT if left is None else left)
-    if left is not None:
-        limit = min(limit, left)
+    if timeout is not None:  # the evaluator's own limit, leaving it time to report
+        limit = timeout if left is None else min(timeout, left)
+    elif left is None:
+        limit = DEFAULT_TIMEOUT
+    else:  # none given: the sandbox's own time limit decides (status "timeout")
+        limit = left + 60.0
     try:
         payload, blobs = wire.encode([tuple(args), dict(kwargs or {})])
     except wire.WireError as exc:

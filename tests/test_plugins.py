@@ -279,7 +279,7 @@ BASELINE = """
 def _bench(tmp_path: Path, inputs: list, arrays: bool = False) -> Path:
     options = (
         'function = "total"\nbaseline_file = "baseline.py"\ninputs_file = "inputs.json"\n'
-        f"repeats = 3\nrel_tol = 1e-9\narrays = {str(arrays).lower()}\n"
+        f"repeats = 3\nrel_tol = 1e-9\narrays = {str(arrays).lower()}\ntimeout = 3.0\n"
     )
     files = {"baseline.py": BASELINE, "inputs.json": json.dumps(inputs)}
     return _python_problem(tmp_path / "bench", "benchmark", options, files, metric="speedup")

@@ -72,7 +72,8 @@ class LineageDB:
 
     def lineage(self, program_id: str) -> list[Program]:
         """The program and its ancestors, from the initial program to it."""
-        return [self.reader.program(step["id"]) for step in self.reader.ancestry(program_id)]
+        full_id = self.reader.program(program_id).id
+        return [self.reader.program(step["id"]) for step in self.reader.ancestry(full_id)]
 
     def calls(self, program_id: str) -> list[LLMCall]:
         """The LLM exchanges that made a program."""

@@ -57,8 +57,18 @@ def build_run_db(tmp: Path, iterations: int = ITERATIONS) -> tuple[Path, dict[st
         folder = problem_with_models(
             tmp / "problem",
             [
-                {"name": "openai/good", "base_url": f"{good.url}/v1", "price_in": 1.0, "price_out": 4.0},
-                {"name": "openai/bad", "base_url": f"{bad.url}/v1", "price_in": 0.5, "price_out": 2.0},
+                {
+                    "name": "openai/good",
+                    "base_url": f"{good.url}/v1",
+                    "price_in": 1.0,
+                    "price_out": 4.0,
+                },
+                {
+                    "name": "openai/bad",
+                    "base_url": f"{bad.url}/v1",
+                    "price_in": 0.5,
+                    "price_out": 2.0,
+                },
             ],
         )
         result = evolve_cli(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -12,6 +13,9 @@ from evolve.program import Program
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+if not console.is_terminal and "COLUMNS" not in os.environ:
+    # Piped or redirected: rich would assume 80 columns and cut table cells short.
+    console.size = (160, 50)
 
 
 def print_json(data: Any) -> None:

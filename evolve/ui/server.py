@@ -168,4 +168,12 @@ def serve(db: str | None, host: str = "127.0.0.1", port: int = 8765) -> None:
     _check_port(host, port)
     print(f"evolve ui: http://{host}:{port}/  (database {reader.url}, read-only)", file=sys.stderr)
     sys.stderr.flush()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # Open event streams (browser tabs) must not hold up Ctrl-C: give them a second.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )

@@ -149,7 +149,7 @@ function renderTree(view) {
       size: t.nodes.length > 400 ? 7 : 11,
       color: t.nodes.map((n) => (ok(n) ? n.score : null)),
       colorscale: "Viridis", reversescale: !view.run.maximize, showscale: true,
-      colorbar: { title: { text: view.run.metric }, thickness: 10 },
+      colorbar: { title: { text: view.run.metric, side: "right" }, thickness: 10 },
       line: { width: t.nodes.map((n) => (n.id === state.program ? 3 : 0.5)), color: "#111" },
       symbol: t.nodes.map((n) => (ok(n) ? "circle" : "x")),
     },
@@ -194,11 +194,11 @@ function renderGrids(view) {
       reversescale: !view.run.maximize, hoverongaps: false, showscale: false,
       hovertemplate: "cell (%{x}, %{y})<br>best %{z}<br>%{customdata} valid candidates<extra></extra>",
     }], {
-      title: { text: "island " + isl.island, font: { size: 12 } },
+      title: { text: "island " + isl.island, font: { size: 12 }, x: 0.02 },
       margin: { t: 28, r: 6, b: 34, l: 40 },
       xaxis: { title: { text: g.features[0].name }, dtick: 1 },
       yaxis: { title: { text: g.features[1] ? g.features[1].name : "" }, dtick: 1 },
-    }, { displaylogo: false, responsive: true });
+    }, { displayModeBar: false, responsive: true });
   }
 }
 

@@ -86,6 +86,22 @@ class FeatureConfig(_Strict):
         return self
 
 
+class DockerConfig(_Strict):
+    """``[sandbox.docker]``: the container backend's settings (``sandbox.backend = "docker"``)."""
+
+    image: str = "evolve-sandbox:cpu"
+    """The image evaluations run in: a local image with Python 3.11 or newer and numpy
+    (``sandbox/build_image.sh`` builds ``evolve-sandbox:cpu``; ``sandbox/Dockerfile.cuda``
+    is the GPU one). The harness, evolve and the problem's folder are mounted into it."""
+    python: str = "python3"
+    """The image's Python interpreter (a name on the image's PATH, or a path)."""
+    warm: Annotated[int, Field(ge=0, le=64)] = 2
+    """Containers started ahead and kept ready, so an evaluation does not wait for one to
+    start. Each serves one evaluation, is removed, and is replaced in the background; 0:
+    start one per evaluation. GPU problems always start one per evaluation, with the
+    evaluation's own GPUs."""
+
+
 class SandboxConfig(_Strict):
     backend: Literal["process"] = "process"
     timeout: Annotated[float, Field(gt=0, le=86400)] = 60.0
@@ -102,6 +118,8 @@ class SandboxConfig(_Strict):
     for an LLM answer and candidates being evaluated are counted apart, so slow evaluations
     do not leave the models idle."""
     max_output_bytes: Annotated[int, Field(ge=1024)] = 65536
+    docker: DockerConfig = Field(default_factory=DockerConfig)
+    """The ``docker`` backend's image and warm pool (unused by the ``process`` backend)."""
 
 
 class SearchConfig(_Strict):

@@ -6,6 +6,16 @@ itself before any evaluator or candidate code is loaded, imports the evaluator (
 path or module name), calls it on the program, and writes exactly one JSON object to the
 file descriptor named in the spec. Standard library only, so it runs in any image.
 
+In a container (the docker backend) it is started as ``python3 -I harness.py -``: the spec
+comes on stdin, with the program's text under ``program_code`` (written to
+``program_path``; the spec itself is saved beside it, for ``evolve.candidate``). There the
+spec says ``"result_fd": "stdout"``: before any evaluator code loads, the harness keeps its
+original stdout on a private close-on-exec descriptor and gives the evaluation a pipe as
+fd 1 instead; a thread forwards what the evaluation prints, and the result goes last, as
+frames on the private stdout: one kind byte (``o``: the evaluation's stdout, ``r``: the
+result message), a 4-byte big-endian length, then the bytes. Nothing the evaluation starts
+holds that descriptor, so no program of the candidate's can write a result there.
+
 Result objects::
 
     {"kind": "ok", "metrics": {...}, "artifacts": {...}}
@@ -15,13 +25,16 @@ Result objects::
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
 import math
 import os
 import resource
+import select
 import sys
+import threading
 import traceback
 from typing import Any
 
@@ -134,10 +147,82 @@ def _error(kind: str, exc: BaseException) -> dict[str, Any]:
     }
 
 
+class FramedStdout:
+    """``"result_fd": "stdout"``: the harness's stdout, made private, carries the
+    evaluation's stdout and then the result, as frames (see the module docstring)."""
+
+    def __init__(self) -> None:
+        sys.stdout.flush()
+        self.fd = os.dup(1)  # close-on-exec: no program the evaluation starts inherits it
+        self.read_end, write_end = os.pipe()
+        os.dup2(write_end, 1)  # the evaluation's stdout from now on
+        os.close(write_end)
+        self.wake_read, self.wake_write = os.pipe()
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._forward, daemon=True)
+        self.thread.start()
+
+    def _frame(self, kind: bytes, data: bytes) -> None:
+        view = memoryview(kind + len(data).to_bytes(4, "big") + data)
+        with self.lock:
+            while view:
+                view = view[os.write(self.fd, view) :]
+
+    def _forward(self) -> None:
+        stopping = 0
+        try:
+            while stopping < 8:  # once told to stop: what is already there, then no more
+                ready, _, _ = select.select(
+                    [self.read_end, self.wake_read], [], [], 0 if stopping else None
+                )
+                if self.wake_read in ready or stopping:
+                    stopping += 1
+                if self.read_end not in ready:
+                    if stopping:
+                        return
+                    continue
+                chunk = os.read(self.read_end, 65536)
+                if not chunk:
+                    return
+                self._frame(b"o", chunk)
+        except OSError:  # the engine stopped reading: nothing left to forward to
+            return
+
+    def write(self, text: str) -> None:
+        """The result: after what the evaluation printed so far."""
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os.write(self.wake_write, b"x")
+        self.thread.join(timeout=1.0)
+        self._frame(b"r", text.encode("utf-8"))
+
+    def flush(self) -> None:
+        """Frames are written whole; nothing is buffered."""
+
+
+def read_spec(argument: str) -> dict[str, Any]:
+    """The spec from its file, or (``-``) from stdin, with the program written out."""
+    if argument != "-":
+        with open(argument, encoding="utf-8") as fh:
+            return json.load(fh)
+    spec = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    code = spec.pop("program_code", None)
+    if code is not None:
+        with open(spec["program_path"], "w", encoding="utf-8") as fh:
+            fh.write(code)
+    saved = os.path.join(os.path.dirname(spec["program_path"]), ".evolve-spec.json")
+    with open(saved, "w", encoding="utf-8") as fh:
+        json.dump(spec, fh)
+    sys.argv[1] = saved  # where evolve.candidate looks for the time limit
+    return spec
+
+
 def main() -> None:
-    with open(sys.argv[1], encoding="utf-8") as fh:
-        spec = json.load(fh)
-    out = os.fdopen(int(spec["result_fd"]), "w", encoding="utf-8")
+    spec = read_spec(sys.argv[1])
+    if spec["result_fd"] == "stdout":
+        out: Any = FramedStdout()
+    else:
+        out = os.fdopen(int(spec["result_fd"]), "w", encoding="utf-8")
     for entry in spec.get("sys_path") or ():
         if entry not in sys.path:
             sys.path.append(entry)
@@ -154,10 +239,10 @@ def main() -> None:
             message = normalise(result)
         except BaseException as exc:  # candidate code may raise anything, SystemExit included
             message = _error("error", exc)
+    sys.stderr.flush()
     out.write(json.dumps(message, allow_nan=False))
     out.flush()
     sys.stdout.flush()
-    sys.stderr.flush()
     os._exit(0)
 
 

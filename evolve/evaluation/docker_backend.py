@@ -1,0 +1,331 @@
+"""The ``docker`` backend: each evaluation in a container of its own, used once.
+
+The container (``docker_pool.Containers``) has no network (unless ``sandbox.network``), a
+read-only root, one tmpfs (``/scratch``, the only writable place), memory, CPU and
+process limits, no capabilities, ``no-new-privileges``, an unprivileged user, and, for a
+GPU problem, a device request for exactly the GPUs the executor leased. The harness
+(``sandbox/harness.py``), the ``evolve`` package and the problem's folder are mounted
+read-only. The harness runs by ``docker exec``: the spec and the program arrive on its
+stdin; its result comes back on its own stdout, which nothing the evaluation starts can
+write to (see the harness's ``result_fd: "stdout"``), framed together with the
+evaluation's stdout; stderr is the exec's stderr. Output is capped as it streams in.
+
+The wall-time limit is enforced from outside: on timeout the container is killed, and
+every process in it dies. After every evaluation the container is removed; a warm pool
+(``sandbox.docker.warm``) keeps containers started ahead so an evaluation does not wait
+for one. Containers carry their owner's pid, so a backend starting up removes those a
+crashed engine left. Blocking Docker SDK calls run off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import json
+import socket
+import weakref
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+from docker.models.containers import Container
+from docker.types import Mount
+
+import evolve
+from evolve.config import SandboxConfig
+from evolve.evaluation.backend import (
+    RESULT_CAP,
+    Call,
+    Capped,
+    RawOutcome,
+    harness_spec,
+    parse_result,
+    program_name,
+    sandbox_env,
+)
+from evolve.evaluation.docker_pool import (
+    SCRATCH,
+    Containers,
+    WarmPool,
+    check_readable,
+    connect,
+    container_user,
+    image_path,
+    reap_orphans,
+)
+from evolve.problem import EvaluatorTarget
+from evolve.resources import harness_path
+
+HARNESS = "/evolve/harness.py"
+LIB = "/evolve/lib"
+"""Holds the ``evolve`` package (mounted from the engine's), on the harness's import path."""
+PROBLEM = "/evolve/problem"
+"""The evaluator's folder."""
+FILES = "/evolve/files"
+"""Folders of the problem files an evaluator's options name (``*_file``), one each."""
+
+GRACE = 1.0
+"""Seconds to wait for the rest of the output once the harness has reported or exited."""
+
+
+class DockerBackend:
+    """Evaluate in a fresh locked-down container per evaluation, from a warm pool."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        evaluator: EvaluatorTarget,
+        sandbox: SandboxConfig,
+        language: str = "python",
+        hidden: tuple[Path, ...] = (),
+    ) -> None:
+        """Connects to the docker engine and checks the image (a UserError if either is
+        missing), removes containers crashed engines left, and starts the warm pool.
+        ``hidden``: files a candidate must not read even inside a mounted folder (the run
+        database)."""
+        self.sandbox = sandbox
+        self.language = language
+        self.lost = ""
+        self.client = connect()
+        self._path = image_path(self.client, sandbox.docker.image)
+        self.reaped = reap_orphans(self.client)
+        mounts, self.evaluator, self._evaluator_path = container_view(evaluator, hidden)
+        self.user = container_user()
+        for mount in mounts:
+            if mount["Source"] != "/dev/null":
+                check_readable(Path(mount["Source"]), self.user)
+        if evaluator.path is not None:
+            check_readable(evaluator.path, self.user)
+        self.containers = Containers(self.client, sandbox, mounts, self.user)
+        # GPU evaluations need their own leased devices in the request: never pre-started.
+        size = sandbox.docker.warm if sandbox.gpus == 0 else 0
+        self.pool = WarmPool(functools.partial(self.containers.start, []), self._discard, size)
+        self.pool.fill()
+        self._finalizer = weakref.finalize(self, _shut, self.pool, self.containers)
+
+    def _discard(self, container: Container) -> None:
+        self.containers.remove(container.id)
+
+    async def close(self) -> None:
+        """Remove every container of this backend: the warm ones and any still running."""
+        await asyncio.to_thread(self._finalizer)
+
+    async def run(self, code: str, call: Call, devices: list[int]) -> RawOutcome:
+        try:
+            if devices:
+                container = await asyncio.to_thread(self.containers.start, devices)
+            else:
+                container = await self.pool.take()
+        except docker.errors.DockerException as exc:
+            return RawOutcome({"kind": "no_result", "error": self._start_failure(exc, devices)})
+        try:
+            return await self._evaluate(container, code, call, devices)
+        finally:
+            if devices:  # the GPUs go back to the pool only once nothing can use them
+                await asyncio.to_thread(self.containers.remove, container.id)
+            else:  # its processes die within the removal's ~0.1 s, off this path
+                self.containers.remove_later(container.id)
+
+    def _start_failure(self, exc: docker.errors.DockerException, devices: list[int]) -> str:
+        text = getattr(exc, "explanation", None) or str(exc)
+        text = (str(text).strip().splitlines() or [type(exc).__name__])[0][:300]
+        if devices:
+            ids = ",".join(str(d) for d in devices)
+            return (
+                f"docker could not give the container GPU {ids}: {text} (the docker engine "
+                "needs the NVIDIA Container Toolkit and the GPUs; or set sandbox.gpus = 0)"
+            )
+        return f"docker could not start a container of {self.sandbox.docker.image!r}: {text}"
+
+    async def _evaluate(
+        self, container: Container, code: str, call: Call, devices: list[int]
+    ) -> RawOutcome:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + call.timeout
+        spec = harness_spec(
+            self.evaluator,
+            self.sandbox,
+            call,
+            program_path=f"{SCRATCH}/{program_name(self.language)}",
+            evaluator_path=self._evaluator_path,
+            result_fd=1,
+            sys_path=[LIB],
+        )
+        spec["result_fd"] = "stdout"
+        spec["program_code"] = code
+        env = sandbox_env(self.sandbox, SCRATCH, devices)
+        env["PATH"] = self._path
+        api = self.client.api
+        # -I: no user site and no PYTHON* variables; site-packages (numpy) stay visible.
+        command = [self.sandbox.docker.python, "-I", "-B", HARNESS, "-"]
+        created = await asyncio.to_thread(
+            api.exec_create,
+            container.id,
+            command,
+            stdin=True,
+            environment=env,
+            workdir=SCRATCH,
+            user=f"{self.user[0]}:{self.user[1]}",
+        )
+        exec_id = created["Id"]
+        sock = await asyncio.to_thread(api.exec_start, exec_id, socket=True)
+        raw: socket.socket = getattr(sock, "_sock", sock)
+        cap = self.sandbox.max_output_bytes
+        stream = ExecStream(Capped(cap), Capped(cap))
+        reader: asyncio.Task[None] | None = None
+        try:
+            raw.setblocking(False)
+            await loop.sock_sendall(raw, json.dumps(spec).encode("utf-8"))
+            raw.shutdown(socket.SHUT_WR)  # the harness reads its spec to the end
+            reader = asyncio.create_task(stream.read(raw))
+            timed_out = await self._wait(reader, stream, exec_id, deadline)
+            if timed_out:  # from outside: the container and everything in it
+                await asyncio.to_thread(self._kill, container.id)
+            _, pending = await asyncio.wait({reader}, timeout=GRACE)
+            if pending:
+                stream.err.note(
+                    "[a process the evaluation started kept its output open; output cut here]"
+                )
+            out, err = stream.out.text(), stream.err.text()
+            if timed_out:
+                return RawOutcome({"kind": "timeout"}, out, err)
+            if stream.result is None:
+                info = await asyncio.to_thread(api.exec_inspect, exec_id)
+                code_ = info.get("ExitCode")
+                if isinstance(code_, int) and code_ > 128:
+                    code_ = 128 - code_  # a process killed by signal N exits as 128 + N
+                return RawOutcome(parse_result(b"", code_), out, err)
+            return RawOutcome(parse_result(stream.result, 0), out, err)
+        finally:
+            if reader is not None:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+            with contextlib.suppress(OSError):
+                raw.close()
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    async def _wait(
+        self, reader: asyncio.Task[None], stream: ExecStream, exec_id: str, deadline: float
+    ) -> bool:
+        """Wait until the harness has reported or ended; True if the time limit came first.
+        (A process the evaluation left running may hold the exec's output open after the
+        harness has ended: so after a while, ask the engine whether the harness still runs.)"""
+        loop = asyncio.get_running_loop()
+        while not reader.done():
+            left = deadline - loop.time()
+            if left <= 0:
+                return True
+            waiter = asyncio.create_task(stream.reported.wait())
+            await asyncio.wait(
+                {reader, waiter}, timeout=min(left, 1.0), return_when="FIRST_COMPLETED"
+            )
+            waiter.cancel()
+            if stream.reported.is_set() or reader.done():
+                return False
+            info = await asyncio.to_thread(self.client.api.exec_inspect, exec_id)
+            if not info.get("Running", False):
+                return False
+        return False
+
+    def _kill(self, container_id: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            self.client.api.kill(container_id)
+
+
+class ExecStream:
+    """Demultiplexes a ``docker exec`` stream: stderr, and on stdout the harness's frames
+    (the evaluation's stdout, then the result)."""
+
+    def __init__(self, out: Capped, err: Capped) -> None:
+        self.out = out
+        self.err = err
+        self.result: bytes | None = None
+        self.reported = asyncio.Event()
+        self._frames = bytearray()
+        self._broken = False
+
+    async def read(self, raw: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        buffer = bytearray()
+        while chunk := await loop.sock_recv(raw, 1 << 18):
+            buffer += chunk
+            start = 0
+            while len(buffer) - start >= 8:  # docker's frame: stream, 3 zeros, 4-byte size
+                size = int.from_bytes(buffer[start + 4 : start + 8], "big")
+                if len(buffer) - start - 8 < size:
+                    break
+                payload = bytes(buffer[start + 8 : start + 8 + size])
+                if buffer[start] == 2:
+                    self.err.take(payload)
+                else:
+                    self._stdout(payload)
+                start += 8 + size
+            del buffer[:start]
+
+    def _stdout(self, data: bytes) -> None:
+        if self._broken or self.result is not None:
+            return
+        frames = self._frames
+        frames += data
+        start = 0
+        while len(frames) - start >= 5:  # the harness's frame: kind, 4-byte size
+            kind, size = frames[start], int.from_bytes(frames[start + 1 : start + 5], "big")
+            if kind not in b"or" or (kind == ord("r") and size > RESULT_CAP):
+                self._broken = True  # never from the harness: stop believing this stream
+                self.err.note("[the evaluation's stdout stream was malformed; cut here]")
+                return
+            if len(frames) - start - 5 < size:
+                break
+            payload = bytes(frames[start + 5 : start + 5 + size])
+            start += 5 + size
+            if kind == ord("o"):
+                self.out.take(payload)
+            else:
+                self.result = payload
+                self.reported.set()
+                return
+        del frames[:start]
+
+
+def container_view(
+    evaluator: EvaluatorTarget, hidden: tuple[Path, ...] = ()
+) -> tuple[list[Mount], EvaluatorTarget, str | None]:
+    """The read-only mounts an evaluation needs, the evaluator as seen from inside (its
+    ``*_file`` options pointing at the mounted files) and the evaluator file's path there."""
+    package = Path(evolve.__file__).resolve().parent
+    mounts = [
+        Mount(HARNESS, str(harness_path()), type="bind", read_only=True),
+        Mount(f"{LIB}/evolve", str(package), type="bind", read_only=True),
+    ]
+    folders: dict[Path, str] = {}
+
+    def place(path: Path) -> str:
+        folder = path.parent
+        if folder not in folders:
+            folders[folder] = PROBLEM if not folders else f"{FILES}/{len(folders)}"
+            mounts.append(Mount(folders[folder], str(folder), type="bind", read_only=True))
+        return f"{folders[folder]}/{path.name}"
+
+    inside = place(evaluator.path) if evaluator.path is not None else None
+    files = {str(f): place(f) for f in evaluator.files}
+    options: tuple[tuple[str, Any], ...] = tuple(
+        (k, files.get(v, v) if isinstance(v, str) else v) for k, v in evaluator.options
+    )
+    for path in hidden:
+        path = path.resolve()
+        for folder, there in folders.items():
+            if path.is_file() and path.is_relative_to(folder):
+                target = f"{there}/{path.relative_to(folder).as_posix()}"
+                mounts.append(Mount(target, "/dev/null", type="bind", read_only=True))
+    return mounts, dataclasses.replace(evaluator, options=options), inside
+
+
+def _shut(pool: WarmPool, containers: Containers) -> None:
+    """Stop the pool and remove every container left (at close, or when the engine exits)."""
+    for container in pool.close():
+        containers.remove(container.id)
+    containers.remove_all()

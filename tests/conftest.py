@@ -1,0 +1,104 @@
+"""Shared test fixtures: the docker engine, and checks from outside that nothing of an
+evaluation's containers is left.
+
+Docker tests never skip: a machine without an engine fails them, with the message to
+start one (CI, ``.ci/run``, starts dockerd and builds the image).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+IMAGE = "evolve-sandbox:cpu"
+
+
+def docker_or_fail() -> docker.DockerClient:
+    """A client of the local engine with the sandbox image, or a failed test saying why."""
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.fail(
+            f"no docker engine answers ({exc}): start dockerd "
+            "(dockerd > /tmp/dockerd.log 2>&1 &) and build the image (sandbox/build_image.sh)",
+            pytrace=False,
+        )
+    try:
+        client.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"no image {IMAGE}: build it with sandbox/build_image.sh", pytrace=False)
+    return client
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    return docker_or_fail()
+
+
+def created_since(client: docker.DockerClient, since: float) -> list[str]:
+    """Ids of the containers this test process created since ``since`` (engine events)."""
+    events = client.events(
+        since=int(since) - 1,
+        until=int(time.time()) + 1,
+        filters={"type": "container", "event": "create", "label": f"evolve.owner={os.getpid()}"},
+        decode=True,
+    )
+    return [e["id"] for e in events]
+
+
+def processes_in(container_ids: list[str]) -> list[int]:
+    """Host processes (looked up in the host's /proc) inside any of these containers."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            groups = (entry / "cgroup").read_text()
+        except OSError:
+            continue
+        if any(cid in groups for cid in container_ids):
+            found.append(int(entry.name))
+    return found
+
+
+def left_over(client: docker.DockerClient, container_ids: list[str]) -> list[str]:
+    """Those of these containers that still exist."""
+    left = []
+    for cid in container_ids:
+        try:
+            client.api.inspect_container(cid)
+        except docker.errors.NotFound:
+            continue
+        left.append(cid)
+    return left
+
+
+def assert_nothing_left(
+    client: docker.DockerClient, since: float, *, seconds: float = 5.0, at_least: int = 1
+) -> list[str]:
+    """Every container this process made since ``since`` is gone, and no host process is
+    in one; checked from outside. Returns their ids."""
+    made = created_since(client, since)
+    assert len(made) >= at_least, f"expected at least {at_least} containers, saw {made}"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and (left_over(client, made) or processes_in(made)):
+        time.sleep(0.05)
+    assert not left_over(client, made), "an evaluation's container was not removed"
+    assert not processes_in(made), "a process of an evaluation's container is still running"
+    return made
+
+
+@pytest.fixture
+def no_containers_left(docker_client: docker.DockerClient) -> Iterator[float]:
+    """After the test (and its executors' close): none of its containers or their
+    processes is left."""
+    since = time.time()
+    yield since
+    assert_nothing_left(docker_client, since, at_least=0)

@@ -50,7 +50,7 @@ def created_since(client: docker.DockerClient, since: float) -> list[str]:
         filters={"type": "container", "event": "create", "label": f"evolve.owner={os.getpid()}"},
         decode=True,
     )
-    return [e["id"] for e in events]
+    return [e["id"] for e in events if e["timeNano"] >= since * 1e9]
 
 
 def processes_in(container_ids: list[str]) -> list[int]:

@@ -1,7 +1,11 @@
-"""Tests for the process executor, the sandbox harness and the GPU pool.
+"""Tests for the executor on both sandbox backends, the sandbox harness and the GPU pool.
 
-Every evaluation really runs: ``sandbox/harness.py`` in a child process group, with an
-evaluator written into ``tmp_path`` that runs the candidate and returns its metrics.
+Every evaluation really runs: ``sandbox/harness.py`` in a jailed child process group (the
+``process`` backend) or in a container (``docker``), with an evaluator written into
+``tmp_path`` that runs the candidate and returns its metrics. Each test that takes
+``make_executor`` runs on both backends, except those about the bubblewrap jail
+(``PROCESS_ONLY``); after a docker test, every container it made is checked, from
+outside, to be gone with all its processes. Docker-only cases are in ``test_docker.py``.
 """
 
 from __future__ import annotations
@@ -22,8 +26,15 @@ from pathlib import Path
 
 import pytest
 
-from evolve.config import SandboxConfig
-from evolve.evaluation.executor import Evaluation, ProcessExecutor, judge
+from evolve.config import DockerConfig, SandboxConfig
+from evolve.evaluation.backend import RawOutcome
+from evolve.evaluation.executor import (
+    Evaluation,
+    ProcessExecutor,
+    SandboxExecutor,
+    cascade,
+    judge,
+)
 from evolve.evaluation.gpus import GpuPool
 from evolve.evaluation.result import Status
 from evolve.problem import EvaluatorTarget
@@ -38,12 +49,27 @@ def evaluate(program_path):
     return namespace["run"]()
 """
 
-MakeExecutor = Callable[..., ProcessExecutor]
+MakeExecutor = Callable[..., SandboxExecutor]
+
+BACKENDS = ("process", "docker")
+PROCESS_ONLY = pytest.mark.parametrize("backend", ["process"])
+"""For tests of the process backend's own jail (bubblewrap, its pids cgroup)."""
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
 
 
 @pytest.fixture
-def make_executor(tmp_path: Path) -> MakeExecutor:
+def make_executor(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> Iterator[MakeExecutor]:
     counter = iter(range(1000))
+    made: list[SandboxExecutor] = []
+    if backend == "docker":  # torn down after this fixture: once its executors are closed
+        request.getfixturevalue("no_containers_left")
+        tmp_path.chmod(0o755)  # pytest makes it private; the container's user must read it
 
     def make(
         evaluator: str = RUNNER,
@@ -52,27 +78,45 @@ def make_executor(tmp_path: Path) -> MakeExecutor:
         gpu_pool: GpuPool | None = None,
         hidden: tuple[Path, ...] = (),
         **sandbox: object,
-    ) -> ProcessExecutor:
+    ) -> SandboxExecutor:
         path = tmp_path / f"evaluator_{next(counter)}.py"
         path.write_text(textwrap.dedent(evaluator), encoding="utf-8")
         sandbox.setdefault("timeout", 20.0)
         sandbox.setdefault("memory_mb", 1024)
-        return ProcessExecutor(
-            EvaluatorTarget(function=function, path=path),
-            SandboxConfig(**sandbox),
-            primary_metric="score",
-            gpu_pool=gpu_pool if gpu_pool is not None else GpuPool([]),
-            hidden=hidden,
-        )
+        target = EvaluatorTarget(function=function, path=path)
+        pool = gpu_pool if gpu_pool is not None else GpuPool([])
+        if backend == "process":
+            executor: SandboxExecutor = ProcessExecutor(
+                target,
+                SandboxConfig(**sandbox),
+                primary_metric="score",
+                gpu_pool=pool,
+                hidden=hidden,
+            )
+        else:
+            from evolve.evaluation.docker_backend import DockerBackend
 
-    return make
+            config = SandboxConfig(backend="docker", docker=DockerConfig(warm=1), **sandbox)
+            executor = SandboxExecutor(
+                DockerBackend(target, config, "python", hidden),
+                config,
+                "score",
+                cascade(function, config),
+                gpu_pool=pool,
+            )
+        made.append(executor)
+        return executor
+
+    yield make
+    for executor in made:
+        asyncio.run(executor.close())
 
 
-def evaluate(executor: ProcessExecutor, code: str) -> Evaluation:
+def evaluate(executor: SandboxExecutor, code: str) -> Evaluation:
     return asyncio.run(executor.evaluate(textwrap.dedent(code)))
 
 
-def timed(executor: ProcessExecutor, code: str) -> tuple[Evaluation, float]:
+def timed(executor: SandboxExecutor, code: str) -> tuple[Evaluation, float]:
     start = time.monotonic()
     result = evaluate(executor, code)
     return result, time.monotonic() - start
@@ -411,6 +455,28 @@ def test_output_is_capped(make_executor: MakeExecutor) -> None:
         assert "more bytes not kept" in text
 
 
+def test_a_gigabyte_of_output_is_drained_and_capped(make_executor: MakeExecutor) -> None:
+    cap = 64 * 1024
+    result, elapsed = timed(
+        make_executor(max_output_bytes=cap, timeout=60.0),
+        """
+        import sys
+
+        def run():
+            chunk = b"y" * (1 << 20)
+            for _ in range(1024):
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            return {"score": 1.0}
+        """,
+    )
+    assert result.status is Status.OK, result.reason
+    assert elapsed < 30.0
+    text = result.artifacts["stdout"]
+    assert text.startswith("y" * cap)
+    assert text.endswith(f"[... {(1 << 30) - cap} more bytes not kept]")
+
+
 # --- environment -------------------------------------------------------------------------
 
 ENV_PROBE = """
@@ -451,6 +517,7 @@ def test_environment_is_scrubbed(
     assert "token-abcdef-987654" not in everything
 
 
+@PROCESS_ONLY
 def test_home_and_cwd_private_and_removed(make_executor: MakeExecutor) -> None:
     result = evaluate(make_executor(), ENV_PROBE)
     assert result.status is Status.OK, result.reason
@@ -541,14 +608,12 @@ def test_numpy_scalars_accepted(make_executor: MakeExecutor) -> None:
 
 
 def test_judge_directly() -> None:
-    ok = judge(
-        {"kind": "ok", "metrics": {"score": 2.0}}, {"stdout": "", "stderr": "e"}, "score", 1.0
-    )
+    ok = judge(RawOutcome({"kind": "ok", "metrics": {"score": 2.0}}, "", "e"), "score", 1.0)
     assert ok.status is Status.OK and ok.score == 2.0
     assert ok.artifacts == {"stderr": "e"}
-    nothing = judge(None, {}, "score", 0.5)
+    nothing = judge(RawOutcome(None), "score", 0.5)
     assert nothing.status is Status.ERROR and nothing.reason
-    timeout = judge({"kind": "timeout"}, {}, "score", 3.0)
+    timeout = judge(RawOutcome({"kind": "timeout"}), "score", 3.0)
     assert timeout.status is Status.TIMEOUT and timeout.score is None
 
 
@@ -614,17 +679,17 @@ def tcp_port() -> Iterator[int]:
     server.close()
 
 
-def test_network_is_cut_off(make_executor: MakeExecutor, tcp_port: int) -> None:
+def test_network_is_cut_off(make_executor: MakeExecutor, tcp_port: int, backend: str) -> None:
     executor = make_executor()
-    if _unshare_works():
-        assert executor.network_isolated is True
-        result = evaluate(executor, CONNECT.format(port=tcp_port))
-        assert result.status is Status.OK, result.reason
-        assert result.score == 0.0, "the candidate reached a server on the host's loopback"
-    else:
-        assert executor.network_isolated is False
+    if backend == "process" and not _unshare_works():
+        assert "network" in executor.backend.lost  # the run is warned
+        return
+    result = evaluate(executor, CONNECT.format(port=tcp_port))
+    assert result.status is Status.OK, result.reason
+    assert result.score == 0.0, "the candidate reached a server on the host's loopback"
 
 
+@PROCESS_ONLY
 def test_network_allowed_when_configured(make_executor: MakeExecutor, tcp_port: int) -> None:
     executor = make_executor(network=True)
     result = evaluate(executor, CONNECT.format(port=tcp_port))
@@ -635,7 +700,7 @@ def test_network_allowed_when_configured(make_executor: MakeExecutor, tcp_port: 
 # --- concurrency -------------------------------------------------------------------------
 
 
-def test_concurrent_evaluations_do_not_interfere(make_executor: MakeExecutor) -> None:
+def test_concurrent_evaluations_do_not_interfere(make_executor: MakeExecutor, backend: str) -> None:
     executor = make_executor()
     template = """
 import os, time
@@ -658,7 +723,9 @@ def run():
     assert [r.status for r in results] == [Status.OK] * 4, [r.reason for r in results]
     assert [r.score for r in results] == [0.0, 1.0, 2.0, 3.0]
     assert [r.artifacts["stdout"].strip() for r in results] == [f"candidate {n}" for n in range(4)]
-    assert len({r.artifacts["evaluator:cwd"] for r in results}) == 4
+    folders = {r.artifacts["evaluator:cwd"] for r in results}
+    # process: a folder each; docker: each its own /scratch, in a container of its own
+    assert (folders == {"/scratch"}) if backend == "docker" else (len(folders) == 4)
 
 
 # --- GPUs ----------------------------------------------------------------------------------
@@ -724,6 +791,7 @@ def test_gpus_requested_but_none_available(make_executor: MakeExecutor) -> None:
     assert "GPU" in result.reason
 
 
+@PROCESS_ONLY
 def test_gpu_lease_is_visible_to_candidate(make_executor: MakeExecutor) -> None:
     executor = make_executor(gpus=1, gpu_pool=GpuPool([3]))
     result = evaluate(executor, ENV_PROBE)
@@ -754,6 +822,7 @@ def run():
 """
 
 
+@PROCESS_ONLY
 def test_the_jail_is_bubblewrap_here(make_executor: MakeExecutor) -> None:
     assert make_executor().jail.kind == "bwrap", "install bubblewrap (apt-get install bubblewrap)"
 
@@ -769,6 +838,7 @@ def test_home_is_out_of_sight(make_executor: MakeExecutor) -> None:
     assert result.score == -1.0
 
 
+@PROCESS_ONLY
 def test_project_folder_and_run_database_are_out_of_sight(
     make_executor: MakeExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -786,6 +856,7 @@ def test_project_folder_and_run_database_are_out_of_sight(
     assert evaluate(make_executor(), READ.format(path=str(database))).score > 0
 
 
+@PROCESS_ONLY
 def test_writes_outside_the_scratch_folder_go_nowhere(
     make_executor: MakeExecutor, tmp_path: Path
 ) -> None:
@@ -830,6 +901,7 @@ def test_gpu_evaluations_get_the_device_files(monkeypatch: pytest.MonkeyPatch) -
     assert "--dev-bind" not in cpu_only
 
 
+@PROCESS_ONLY
 def test_fork_bomb_is_contained(make_executor: MakeExecutor) -> None:
     from evolve.evaluation.jail import _pids_root
 

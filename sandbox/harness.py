@@ -8,7 +8,8 @@ file descriptor named in the spec. Standard library only, so it runs in any imag
 
 In a container (the docker backend) it is started as ``python3 -I harness.py -``: the spec
 comes on stdin, with the program's text under ``program_code`` (written to
-``program_path``; the spec itself is saved beside it, for ``evolve.candidate``). There the
+``program_path``; the spec itself is saved beside it, with the private result descriptor's
+number, for ``evolve.candidate``). There the
 spec says ``"result_fd": "stdout"``: before any evaluator code loads, the harness keeps its
 original stdout on a private close-on-exec descriptor and gives the evaluation a pipe as
 fd 1 instead; a thread forwards what the evaluation prints, and the result goes last, as
@@ -210,19 +211,28 @@ def read_spec(argument: str) -> dict[str, Any]:
     if code is not None:
         with open(spec["program_path"], "w", encoding="utf-8") as fh:
             fh.write(code)
+    return spec
+
+
+def save_spec(spec: dict[str, Any], result_fd: int) -> None:
+    """Keep a spec that came on stdin as a file beside the program, where
+    ``evolve.candidate`` looks (``sys.argv[1]``) for the time limit and the result fd."""
     saved = os.path.join(os.path.dirname(spec["program_path"]), ".evolve-spec.json")
     with open(saved, "w", encoding="utf-8") as fh:
-        json.dump(spec, fh)
-    sys.argv[1] = saved  # where evolve.candidate looks for the time limit
-    return spec
+        json.dump({**spec, "result_fd": result_fd}, fh)
+    sys.argv[1] = saved
 
 
 def main() -> None:
     spec = read_spec(sys.argv[1])
     if spec["result_fd"] == "stdout":
         out: Any = FramedStdout()
+        fd = out.fd
     else:
         out = os.fdopen(int(spec["result_fd"]), "w", encoding="utf-8")
+        fd = out.fileno()
+    if sys.argv[1] == "-":
+        save_spec(spec, fd)
     for entry in spec.get("sys_path") or ():
         if entry not in sys.path:
             sys.path.append(entry)

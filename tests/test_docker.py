@@ -163,6 +163,11 @@ def test_gpu_container_requests_exactly_its_devices(make_backend: MakeBackend) -
     ]
     assert labels["evolve.devices"] == "1"
     assert not any(e.startswith("CUDA_VISIBLE_DEVICES=") for e in env)  # set per exec
+    # Inside, the container's only GPUs are numbered from 0.
+    assert backend.exec_env([1])["CUDA_VISIBLE_DEVICES"] == "0"
+    assert backend.exec_env([2, 5])["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert backend.exec_env([])["CUDA_VISIBLE_DEVICES"] == ""
+    assert "OPENAI_API_KEY" not in backend.exec_env([])
 
 
 def test_gpu_evaluation_without_nvidia_runtime_fails_clearly(

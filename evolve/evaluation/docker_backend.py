@@ -156,8 +156,7 @@ class DockerBackend:
         )
         spec["result_fd"] = "stdout"
         spec["program_code"] = code
-        env = sandbox_env(self.sandbox, SCRATCH, devices)
-        env["PATH"] = self._path
+        env = self.exec_env(devices)
         api = self.client.api
         # -I: no user site and no PYTHON* variables; site-packages (numpy) stay visible.
         command = [self.sandbox.docker.python, "-I", "-B", HARNESS, "-"]
@@ -207,6 +206,14 @@ class DockerBackend:
                 raw.close()
             with contextlib.suppress(OSError):
                 sock.close()
+
+    def exec_env(self, devices: list[int]) -> dict[str, str]:
+        """The harness's whole environment: the allow-list, the image's PATH, and the
+        leased GPUs as the container numbers them (only they are in it, from 0)."""
+        env = sandbox_env(self.sandbox, SCRATCH, devices)
+        env["PATH"] = self._path
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(devices)))
+        return env
 
     async def _wait(
         self, reader: asyncio.Task[None], stream: ExecStream, exec_id: str, deadline: float

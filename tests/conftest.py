@@ -1,5 +1,5 @@
-"""Shared test fixtures: the docker engine, and checks from outside that nothing of an
-evaluation's containers is left.
+"""Shared test fixtures: the docker engine, docker backends on a scratch problem, and
+checks from outside that nothing of an evaluation's containers is left.
 
 Docker tests never skip: a machine without an engine fails them, with the message to
 start one (CI, ``.ci/run``, starts dockerd and builds the image).
@@ -7,14 +7,22 @@ start one (CI, ``.ci/run``, starts dockerd and builds the image).
 
 from __future__ import annotations
 
+import asyncio
 import os
+import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import docker.errors
 import pytest
+
+from evolve.config import DockerConfig, SandboxConfig
+from evolve.evaluation.docker_backend import DockerBackend
+from evolve.evaluation.executor import Evaluation, SandboxExecutor, cascade
+from evolve.evaluation.gpus import GpuPool
+from evolve.problem import EvaluatorTarget
 
 IMAGE = "evolve-sandbox:cpu"
 
@@ -102,3 +110,64 @@ def no_containers_left(docker_client: docker.DockerClient) -> Iterator[float]:
     since = time.time()
     yield since
     assert_nothing_left(docker_client, since, at_least=0)
+
+
+# --- docker backends on a scratch problem ------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository."""
+
+RUNNER = """
+import runpy
+
+def evaluate(program_path):
+    return runpy.run_path(program_path, run_name="candidate")["run"]()
+"""
+
+MakeBackend = Callable[..., DockerBackend]
+
+
+@pytest.fixture
+def problem(tmp_path: Path) -> Path:
+    folder = tmp_path / "problem"
+    folder.mkdir()
+    (folder / "evaluator.py").write_text(RUNNER, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def make_backend(
+    problem: Path, no_containers_left: float, docker_client: docker.DockerClient
+) -> Iterator[MakeBackend]:
+    made: list[DockerBackend] = []
+
+    def make(*, warm: int = 1, hidden: tuple[Path, ...] = (), **sandbox: object) -> DockerBackend:
+        sandbox.setdefault("timeout", 20.0)
+        sandbox.setdefault("memory_mb", 512)
+        config = SandboxConfig(backend="docker", docker=DockerConfig(warm=warm), **sandbox)
+        target = EvaluatorTarget(function="evaluate", path=problem / "evaluator.py")
+        backend = DockerBackend(target, config, "python", hidden)
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        asyncio.run(backend.close())
+
+
+def executor_on(backend: DockerBackend, gpu_pool: GpuPool | None = None) -> SandboxExecutor:
+    sandbox = backend.sandbox
+    return SandboxExecutor(
+        backend,
+        sandbox,
+        "score",
+        cascade("evaluate", sandbox),
+        gpu_pool=gpu_pool if gpu_pool is not None else GpuPool([]),
+    )
+
+
+def evaluate_in(backend: DockerBackend, code: str, gpu_pool: GpuPool | None = None) -> Evaluation:
+    return asyncio.run(executor_on(backend, gpu_pool).evaluate(textwrap.dedent(code)))
+
+
+SCORE_1 = "def run():\n    return {'score': 1.0}\n"

@@ -1,97 +1,34 @@
 """The ``docker`` backend on a real engine: container settings, GPU requests, the warm
-pool, the result channel, hostile candidates checked from outside, crash clean-up, and
-the one-line errors for a missing engine or image.
+pool, the result channel, and the one-line errors for a missing engine or image.
 
 Never skipped: without a docker engine these tests fail and say to start dockerd (CI's
 ``.ci/run`` starts it and builds ``evolve-sandbox:cpu`` with ``sandbox/build_image.sh``).
-The hostile cases shared with the process backend are in ``test_executor.py``.
+Hostile candidates and crashes: ``test_docker_containment.py``; the cases shared with
+the process backend: ``test_executor.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import pytest
-from conftest import assert_nothing_left, created_since, processes_in
+from conftest import ROOT, SCORE_1, MakeBackend, assert_nothing_left, executor_on
+from conftest import evaluate_in as evaluate
 
 from evolve.config import DockerConfig, SandboxConfig
 from evolve.errors import UserError
-from evolve.evaluation.backend import Call
 from evolve.evaluation.docker_backend import DockerBackend
-from evolve.evaluation.executor import Evaluation, SandboxExecutor, cascade
+from evolve.evaluation.executor import Evaluation
 from evolve.evaluation.gpus import GpuPool
 from evolve.evaluation.result import Status
 from evolve.problem import EvaluatorTarget
-
-ROOT = Path(__file__).resolve().parent.parent
-
-RUNNER = """
-import runpy
-
-def evaluate(program_path):
-    return runpy.run_path(program_path, run_name="candidate")["run"]()
-"""
-
-MakeBackend = Callable[..., DockerBackend]
-
-
-@pytest.fixture
-def problem(tmp_path: Path) -> Path:
-    folder = tmp_path / "problem"
-    folder.mkdir()
-    (folder / "evaluator.py").write_text(RUNNER, encoding="utf-8")
-    return folder
-
-
-@pytest.fixture
-def make_backend(
-    problem: Path, no_containers_left: float, docker_client: docker.DockerClient
-) -> Iterator[MakeBackend]:
-    made: list[DockerBackend] = []
-
-    def make(*, warm: int = 1, hidden: tuple[Path, ...] = (), **sandbox: object) -> DockerBackend:
-        sandbox.setdefault("timeout", 20.0)
-        sandbox.setdefault("memory_mb", 512)
-        config = SandboxConfig(backend="docker", docker=DockerConfig(warm=warm), **sandbox)
-        target = EvaluatorTarget(function="evaluate", path=problem / "evaluator.py")
-        backend = DockerBackend(target, config, "python", hidden)
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        asyncio.run(backend.close())
-
-
-def executor_on(backend: DockerBackend, gpu_pool: GpuPool | None = None) -> SandboxExecutor:
-    sandbox = backend.sandbox
-    return SandboxExecutor(
-        backend,
-        sandbox,
-        "score",
-        cascade("evaluate", sandbox),
-        gpu_pool=gpu_pool if gpu_pool is not None else GpuPool([]),
-    )
-
-
-def evaluate(backend: DockerBackend, code: str, gpu_pool: GpuPool | None = None) -> Evaluation:
-    return asyncio.run(executor_on(backend, gpu_pool).evaluate(textwrap.dedent(code)))
-
-
-SCORE_1 = "def run():\n    return {'score': 1.0}\n"
-
 
 # --- the container ----------------------------------------------------------------------
 
@@ -312,255 +249,6 @@ def test_candidate_cannot_forge_the_result(make_backend: MakeBackend) -> None:
     assert result.status is Status.OK, result.reason
     assert result.score == 1.0
     assert "1000.0" in result.artifacts["stdout"]  # the forgery arrived as mere output
-
-
-# --- hostile candidates, checked from outside ---------------------------------------------
-
-
-def test_timeout_kills_the_container_and_everything_in_it(
-    make_backend: MakeBackend, docker_client: docker.DockerClient
-) -> None:
-    since = time.time()
-    started = time.monotonic()
-    result = evaluate(
-        make_backend(timeout=1.5, warm=0),
-        """
-        import os, signal, subprocess, time
-
-        def run():
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            subprocess.Popen(["sleep", "300"], start_new_session=True)
-            if os.fork() == 0:
-                os.setsid()
-                while True:
-                    pass
-            while True:
-                time.sleep(0.01)
-        """,
-    )
-    assert result.status is Status.TIMEOUT
-    assert time.monotonic() - started < 1.5 + 3.0
-    made = created_since(docker_client, since)
-    assert len(made) == 1  # no pool: the evaluation's own container
-    assert not processes_in(made), "the container was not killed before the result came back"
-    assert_nothing_left(docker_client, since)
-
-
-def test_fork_bomb_is_contained(make_backend: MakeBackend) -> None:
-    started = time.monotonic()
-    result = evaluate(
-        make_backend(timeout=10.0, max_processes=64),
-        """
-        import os, time
-
-        def run():
-            made = 0
-            try:
-                while True:
-                    if os.fork() == 0:
-                        time.sleep(30)
-                        os._exit(0)
-                    made += 1
-            except OSError:
-                pass
-            return {"score": float(made)}
-        """,
-    )
-    assert result.status is Status.OK, result.reason
-    assert 0 < result.score < 64  # stopped by the container's pids limit
-    assert time.monotonic() - started < 10.0
-
-
-def test_writes_outside_scratch_fail_and_the_host_is_untouched(
-    make_backend: MakeBackend, problem: Path
-) -> None:
-    evaluator = problem / "evaluator.py"
-    original = evaluator.read_text()
-    targets = [
-        "/evolve/problem/evaluator.py",
-        "/evolve/lib/evolve/__init__.py",
-        "/etc/passwd",
-        "/tmp/x",
-        "/var/tmp/x",
-        "/evolve-pwned",
-        "/evolve/harness.py",
-    ]
-    code = f"""
-    def run():
-        wrote = []
-        for path in {targets!r}:
-            try:
-                with open(path, "a") as fh:
-                    fh.write("pwned")
-                wrote.append(path)
-            except OSError:
-                pass
-        with open("/scratch/ok.txt", "w") as fh:
-            fh.write("fine")
-        return {{"score": float(len(wrote)), "wrote": float(bool(wrote))}}
-    """
-    result = evaluate(make_backend(), code)
-    assert result.status is Status.OK, result.reason
-    assert result.score == 0.0
-    assert evaluator.read_text() == original
-    assert "pwned" not in (ROOT / "sandbox" / "harness.py").read_text()
-
-
-def test_home_project_and_run_database_are_out_of_sight(
-    make_backend: MakeBackend, problem: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    secret = Path.home() / f".evolve-secret-{os.getpid()}"
-    secret.write_text("AWS_SECRET=hunter2")
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "evolve.db").write_bytes(b"SQLite format 3\0" + b"x" * 100)
-    monkeypatch.chdir(project)
-    beside = problem / "evolve.db"  # a database in the problem's own folder: masked
-    beside.write_bytes(b"SQLite format 3\0" + b"y" * 100)
-    paths = [str(secret), str(project / "evolve.db"), "/evolve/problem/evolve.db", str(beside)]
-    code = f"""
-    from evolve import EvaluationResult
-
-    def run():
-        got = {{}}
-        for path in {paths!r}:
-            try:
-                with open(path, "rb") as fh:
-                    got[path] = str(len(fh.read()))
-            except OSError as exc:
-                got[path] = type(exc).__name__
-        return EvaluationResult(metrics={{"score": 1.0}}, artifacts=got)
-    """
-    try:
-        masked = evaluate(make_backend(hidden=(beside,)), code)
-        plain = evaluate(make_backend(), code)
-    finally:
-        secret.unlink()
-    assert masked.status is Status.OK, masked.reason
-    got = {k.removeprefix("evaluator:"): v for k, v in masked.artifacts.items()}
-    unreadable = ("FileNotFoundError", "PermissionError")  # not there, or the image's own
-    assert got[str(secret)] in unreadable  # (the image's /root is not the host's)
-    assert got[str(project / "evolve.db")] in unreadable
-    assert got[str(beside)] in unreadable  # host paths mean nothing inside
-    assert got["/evolve/problem/evolve.db"] == "0"  # masked: no byte of it
-    assert plain.artifacts["evaluator:/evolve/problem/evolve.db"] == "116"  # unmasked
-
-
-def bridge_gateway(client: docker.DockerClient) -> str:
-    """The host's address on docker's default bridge (its subnet's first, unless named)."""
-    config = client.networks.get("bridge").attrs["IPAM"]["Config"][0]
-    return config.get("Gateway") or str(ipaddress.ip_network(config["Subnet"])[1])
-
-
-def test_network_only_when_configured(
-    make_backend: MakeBackend, docker_client: docker.DockerClient
-) -> None:
-    gateway = bridge_gateway(docker_client)
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind((gateway, 0))
-    server.listen(16)
-    port = server.getsockname()[1]
-    code = f"""
-    import socket
-
-    def run():
-        try:
-            socket.create_connection(({gateway!r}, {port}), timeout=3).close()
-        except OSError:
-            return {{"score": 0.0}}
-        return {{"score": 1.0}}
-    """
-    try:
-        cut_off = evaluate(make_backend(), code)
-        allowed = evaluate(make_backend(network=True), code)
-    finally:
-        server.close()
-    assert cut_off.status is Status.OK and cut_off.score == 0.0, cut_off.reason
-    assert allowed.status is Status.OK and allowed.score == 1.0, allowed.reason
-
-
-def test_option_files_are_mounted_and_their_paths_rewritten(
-    tmp_path: Path, no_containers_left: float
-) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "cases.json").write_text('{"answer": 42}')
-    folder = tmp_path / "ev"
-    folder.mkdir()
-    (folder / "evaluator.py").write_text(
-        "import json\n\ndef evaluate(program_path, cases_file):\n"
-        "    with open(cases_file) as fh:\n"
-        "        return {'score': json.load(fh)['answer'], 'inside': cases_file.startswith('/evolve/')}\n"
-    )
-    target = EvaluatorTarget(
-        function="evaluate",
-        path=folder / "evaluator.py",
-        options=(("cases_file", str(data / "cases.json")),),
-        files=(data / "cases.json",),
-    )
-    config = SandboxConfig(backend="docker", timeout=20.0, docker=DockerConfig(warm=0))
-    backend = DockerBackend(target, config)
-    try:
-        outcome = asyncio.run(backend.run("x = 1\n", Call("evaluate", 20.0), []))
-    finally:
-        asyncio.run(backend.close())
-    assert outcome.message is not None and outcome.message.get("kind") == "ok", outcome
-    assert outcome.message["metrics"] == {"score": 42.0, "inside": 1.0}
-
-
-# --- crashes ------------------------------------------------------------------------------
-
-CRASHING_ENGINE = """
-import asyncio, sys
-from pathlib import Path
-from evolve.config import DockerConfig, SandboxConfig
-from evolve.evaluation.backend import Call
-from evolve.evaluation.docker_backend import DockerBackend
-from evolve.problem import EvaluatorTarget
-
-target = EvaluatorTarget(function="evaluate", path=Path(sys.argv[1]))
-config = SandboxConfig(backend="docker", timeout=120.0, docker=DockerConfig(warm=2))
-backend = DockerBackend(target, config)
-code = "import time\\ndef run():\\n    time.sleep(300)\\n"
-asyncio.run(backend.run(code, Call("evaluate", 120.0), []))
-"""
-
-
-def test_containers_of_a_killed_engine_are_removed_by_the_next(
-    make_backend: MakeBackend, problem: Path, docker_client: docker.DockerClient
-) -> None:
-    engine = subprocess.Popen(
-        [sys.executable, "-c", CRASHING_ENGINE, str(problem / "evaluator.py")],
-        cwd=ROOT,
-    )
-    owner = {"label": f"evolve.owner={engine.pid}"}
-    try:
-        deadline = time.monotonic() + 30
-        running: list[str] = []
-        while time.monotonic() < deadline and not running:  # the evaluation is under way
-            ids = [c["Id"] for c in docker_client.api.containers(filters=owner)]
-            running = (
-                [
-                    pid
-                    for pid in processes_in(ids)
-                    if b"harness" in Path(f"/proc/{pid}/cmdline").read_bytes()
-                ]
-                if ids
-                else []
-            )
-            time.sleep(0.1)
-        assert running, "the engine never started its evaluation"
-    finally:
-        engine.send_signal(signal.SIGKILL)
-        engine.wait()
-    time.sleep(1.0)
-    orphans = [c["Id"] for c in docker_client.api.containers(all=True, filters=owner)]
-    assert len(orphans) >= 2, "the killed engine's containers should still be there"
-    assert processes_in(orphans), "and their processes still running"
-    backend = make_backend()  # a new engine's backend, starting up
-    assert set(orphans) <= set(backend.reaped)
-    assert not docker_client.api.containers(all=True, filters=owner)
-    assert not processes_in(orphans)
 
 
 # --- errors the user can fix -----------------------------------------------------------------

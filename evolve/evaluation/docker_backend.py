@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import docker.errors
+import requests.exceptions
 from docker.models.containers import Container
 from docker.types import Mount
 
@@ -102,12 +103,12 @@ class DockerBackend:
         self.containers = Containers(self.client, sandbox, mounts, self.user)
         # GPU evaluations need their own leased devices in the request: never pre-started.
         size = sandbox.docker.warm if sandbox.gpus == 0 else 0
-        self.pool = WarmPool(functools.partial(self.containers.start, []), self._discard, size)
+        containers = self.containers  # the pool and the finalizer must not hold self
+        self.pool = WarmPool(
+            functools.partial(containers.start, []), lambda c: containers.remove(c.id), size
+        )
         self.pool.fill()
-        self._finalizer = weakref.finalize(self, _shut, self.pool, self.containers)
-
-    def _discard(self, container: Container) -> None:
-        self.containers.remove(container.id)
+        self._finalizer = weakref.finalize(self, _shut, self.pool, containers)
 
     async def close(self) -> None:
         """Remove every container of this backend: the warm ones and any still running."""
@@ -123,6 +124,10 @@ class DockerBackend:
             return RawOutcome({"kind": "no_result", "error": self._start_failure(exc, devices)})
         try:
             return await self._evaluate(container, code, call, devices)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            error = f"the docker engine failed during the evaluation: {text}"
+            return RawOutcome({"kind": "no_result", "error": error})
         finally:
             if devices:  # the GPUs go back to the pool only once nothing can use them
                 await asyncio.to_thread(self.containers.remove, container.id)

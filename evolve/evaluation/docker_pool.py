@@ -226,7 +226,11 @@ class Containers:
     def remove_later(self, container_id: str) -> None:
         """Kill and remove a container on a thread of its own, not waiting for it
         (``remove_all`` does)."""
-        future = self._remover.submit(self.remove, container_id)
+        try:
+            future = self._remover.submit(self.remove, container_id)
+        except RuntimeError:  # the interpreter is exiting: remove it now
+            self.remove(container_id)
+            return
         with self._lock:
             self._removals.add(future)
         future.add_done_callback(self._removed)
@@ -242,8 +246,12 @@ class Containers:
         concurrent.futures.wait(waiting)
         with self._lock:
             left = list(self.live)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as workers:
-            list(workers.map(self.remove, left))
+        # Plain threads: this also runs at interpreter exit, when executors take no work.
+        removers = [threading.Thread(target=self.remove, args=(cid,)) for cid in left]
+        for thread in removers:
+            thread.start()
+        for thread in removers:
+            thread.join()
 
 
 class WarmPool:

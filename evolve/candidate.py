@@ -453,6 +453,7 @@ def describe_exit(code: int | None) -> str:
         except ValueError:
             name = f"signal {-code}"
         hint = " (memory limit?)" if name in ("SIGKILL", "SIGSEGV") else ""
+        hint = " (CPU time limit)" if name == "SIGXCPU" else hint
         return f"was killed by {name}{hint}"
     return f"exited with code {code}"
 

@@ -38,6 +38,25 @@ class MutationStyle(StrEnum):
     COMPLETION = "completion"
 
 
+class StageConfig(_Strict):
+    """One cheap stage of an evaluation cascade, run before the evaluator's ``function``."""
+
+    function: str
+    """The evaluator file's function for this stage (same signature as ``evaluate``)."""
+    timeout: Annotated[float, Field(gt=0, le=86400)] | None = None
+    """Seconds for this stage (default: ``sandbox.timeout``)."""
+    threshold: float | None = None
+    """The stage's primary metric must reach this (at least, or at most when minimizing)
+    for the candidate to go on to the next stage; none: passing without error is enough."""
+
+    @field_validator("threshold")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("threshold must be a finite number")
+        return v
+
+
 class EvaluatorConfig(_Strict):
     path: str | None = None
     """A Python file defining the evaluation function (relative to problem.toml)."""
@@ -50,6 +69,10 @@ class EvaluatorConfig(_Strict):
         default_factory=dict
     )
     """Settings handed to a plugin evaluator."""
+    stages: list[StageConfig] = Field(default_factory=list)
+    """An evaluation cascade: cheap stages that run first, in order; only a candidate that
+    passes every stage's threshold gets the full ``function`` (stored as ``filtered``
+    otherwise, with the stage it reached)."""
 
     @field_validator("direction", mode="before")
     @classmethod
@@ -103,7 +126,8 @@ class DockerConfig(_Strict):
 
 
 class SandboxConfig(_Strict):
-    backend: Literal["process"] = "process"
+    backend: Literal["process", "docker"] = "process"
+    """Where evaluations run: ``process`` (a jailed local process group) or ``docker``."""
     timeout: Annotated[float, Field(gt=0, le=86400)] = 60.0
     """Seconds of wall time for one evaluation; the whole process tree is killed after it."""
     memory_mb: Annotated[int, Field(ge=16)] = 2048

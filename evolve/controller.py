@@ -31,7 +31,7 @@ from evolve.archive.islands import IslandArchive
 from evolve.code.diff import unified_diff
 from evolve.errors import UserError
 from evolve.evaluation.executor import Evaluation, Executor
-from evolve.evaluation.result import Status
+from evolve.evaluation.result import EVALUATED, Status
 from evolve.events import CandidateDone, Listener, RunFinished, RunStarted, Stopping
 from evolve.llm.ensemble import Ensemble, Member
 from evolve.llm.feedback import Feedback
@@ -201,7 +201,7 @@ class Controller:
         while self._applied + 1 in self._pending:
             self._applied += 1
             program = self._pending.pop(self._applied)
-            if program.status in (Status.OK, Status.ERROR, Status.TIMEOUT):
+            if program.status in EVALUATED:
                 self._first_seen.setdefault(program.code_hash, (program.iteration, program.id))
             before = self.archive.best()
             self.archive.apply(program)
@@ -378,6 +378,7 @@ class Controller:
             created_at=time.time(),
             cost=proposal.cost,
             selected_model=draw.member.spec,
+            stage=evaluation.stage if evaluation else 0,
         )
         engine_s = max(0.0, time.monotonic() - started - llm_s - eval_s - waited)
         program = replace(program, timings=Timings(llm_s, eval_s, engine_s, waited))
@@ -401,6 +402,7 @@ class Controller:
             artifacts=evaluation.artifacts,
             reason=evaluation.reason,
             mutation="initial",
+            stage=evaluation.stage,
             timings=Timings(evaluation=evaluation.seconds),
             created_at=time.time(),
         )

@@ -52,6 +52,8 @@ class Program:
     created_at: float = 0.0
     cost: float = 0.0
     selected_model: str = ""
+    stage: int = 0
+    """The evaluation-cascade stage reached (0: never evaluated)."""
 
     @property
     def code_hash(self) -> str:

@@ -110,7 +110,7 @@ BAD_CASES: dict[str, BadCase] = {
     "feature_typo": BadCase(toml("bins = 6", "bin = 6"), ("unknown key", "features.0.bin")),
     "empty_toml": BadCase(lambda d: (d / "problem.toml").write_text(""), ("missing", "'name'")),
     "unknown_sandbox_backend": BadCase(
-        toml("timeout = 20.0", 'timeout = 20.0\nbackend = "docker"'), ("sandbox.backend", "docker")
+        toml("timeout = 20.0", 'timeout = 20.0\nbackend = "podman"'), ("sandbox.backend", "podman")
     ),
     "wrong_type": BadCase(toml("islands = 2", 'islands = "four"'), ("search.islands", "four")),
     "float_for_int": BadCase(toml("bins = 6", "bins = 6.5"), ("features.0.bins", "6.5")),

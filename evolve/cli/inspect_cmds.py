@@ -10,33 +10,47 @@ from pathlib import Path
 
 from rich.table import Table
 
-from evolve.cli.output import console, fmt_score, jsonable, print_json, program_dict
+from evolve.cli.output import console, err_console, fmt_score, jsonable, print_json, program_dict
 from evolve.errors import UserError
-from evolve.evaluation.executor import ProcessExecutor
+from evolve.evaluation.executor import Evaluation, build_executor
 from evolve.evaluation.result import Status
 from evolve.problem import load_problem
 from evolve.resources import bundled_problems
 from evolve.store.store import RunInfo, Store, resolve_db_url
 
 
-def eval_command(problem: str, program: Path, as_json: bool, timeout: float | None) -> None:
-    overrides = {"sandbox.timeout": timeout} if timeout is not None else None
-    prob = load_problem(problem, overrides)
+def eval_command(
+    problem: str, program: Path, as_json: bool, timeout: float | None, sandbox: str | None = None
+) -> None:
+    overrides: dict[str, object] = {}
+    if timeout is not None:
+        overrides["sandbox.timeout"] = timeout
+    if sandbox is not None:
+        overrides["sandbox.backend"] = sandbox
+    prob = load_problem(problem, overrides or None)
     if not program.is_file():
         raise UserError(f"{program}: no such program file")
     try:
         code = program.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{program}: cannot read: {exc}") from None
-    executor = ProcessExecutor(
-        prob.evaluator, prob.config.sandbox, prob.config.evaluator.primary_metric, prob.language
-    )
-    result = asyncio.run(executor.evaluate(code))
+    executor = build_executor(prob)
+    if executor.backend.lost:
+        err_console.print(f"warning: weaker sandbox: {executor.backend.lost}")
+
+    async def once() -> Evaluation:
+        try:
+            return await executor.evaluate(code)
+        finally:
+            await executor.close()
+
+    result = asyncio.run(once())
     if result.status is Status.EVALUATOR_ERROR:
         raise UserError(
             f"{prob.evaluator.path or prob.config.evaluator.plugin}: the evaluator failed: {result.reason}"
         )
-    status = result.status.value if result.status in (Status.OK, Status.TIMEOUT) else "error"
+    kept = (Status.OK, Status.TIMEOUT, Status.FILTERED)
+    status = result.status.value if result.status in kept else "error"
     if as_json:
         print_json(
             jsonable(
@@ -47,6 +61,8 @@ def eval_command(problem: str, program: Path, as_json: bool, timeout: float | No
                     "artifacts": result.artifacts,
                     "reason": result.reason,
                     "seconds": result.seconds,
+                    "stage": result.stage,
+                    "sandbox": executor.backend.name,
                     "primary_metric": prob.config.evaluator.primary_metric,
                 }
             )

@@ -35,6 +35,14 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+SandboxOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sandbox", help="Where evaluations run: process or docker (default: the problem's)."
+    ),
+]
+
+
 @app.command()
 def run(
     problem: Annotated[
@@ -84,6 +92,7 @@ def run(
     at: Annotated[
         int | None, typer.Option("--at", help="With --fork: the first iteration to redo.")
     ] = None,
+    sandbox: SandboxOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run (or resume, replay, fork) an evolutionary search on a problem."""
@@ -103,6 +112,7 @@ def run(
         replay=replay,
         fork=fork,
         at=at,
+        sandbox=sandbox,
     )
 
 
@@ -117,9 +127,10 @@ def eval_(
         float | None,
         typer.Option("--timeout", min=0.001, help="Override the sandbox timeout (seconds)."),
     ] = None,
+    sandbox: SandboxOption = None,
 ) -> None:
     """Evaluate one program file in the sandbox, exactly as a run would."""
-    inspect_cmds.eval_command(problem, program, as_json, timeout)
+    inspect_cmds.eval_command(problem, program, as_json, timeout, sandbox)
 
 
 @app.command()

@@ -44,6 +44,7 @@ def program_dict(p: Program, with_code: bool = True) -> dict[str, Any]:
         "score": p.score,
         "metrics": p.metrics,
         "reason": p.reason,
+        "stage": p.stage,
         "parent_id": p.parent_id,
         "inspiration_ids": list(p.inspiration_ids),
         "cell": list(p.cell) if p.cell else None,

@@ -10,7 +10,7 @@ from evolve.cli.output import console, err_console, fmt_score, print_json, progr
 from evolve.cli.progress import Progress
 from evolve.controller import Controller
 from evolve.errors import UserError
-from evolve.evaluation.executor import ProcessExecutor
+from evolve.evaluation.executor import build_executor
 from evolve.llm.ensemble import build_ensemble, client_kind, resolve_models
 from evolve.llm.replay import Recording, ReplayClient
 from evolve.llm.retry import no_sleep, real_sleep
@@ -41,6 +41,7 @@ def _overrides(**flags: Any) -> dict[str, Any]:
         "target_score": "search.target_score",
         "temperature": "llm.temperature",
         "budget_usd": "llm.budget_usd",
+        "sandbox": "sandbox.backend",
     }
     out = {keys[k]: v for k, v in flags.items() if k in keys and v is not None}
     if flags.get("models"):
@@ -84,8 +85,10 @@ def run_command(
     replay: str | None = None,
     fork: str | None = None,
     at: int | None = None,
+    sandbox: str | None = None,
 ) -> None:
     overrides = _overrides(
+        sandbox=sandbox,
         iterations=iterations,
         seed=seed,
         islands=islands,
@@ -148,23 +151,24 @@ def run_command(
     if clients is not None:
         notice = ""
     ensemble = build_ensemble(prob.config.llm, clients)
-    executor = ProcessExecutor(
-        prob.evaluator,
-        prob.config.sandbox,
-        prob.config.evaluator.primary_metric,
-        prob.language,
-        hidden=store.files(),
-    )
-    if executor.jail.lost:
-        err_console.print(f"warning: weaker sandbox: {executor.jail.lost}")
+    executor = build_executor(prob, hidden=store.files())
+    if executor.backend.lost:
+        err_console.print(f"warning: weaker sandbox: {executor.backend.lost}")
     if not run_id:
         run_id = store.create_run(
             prob.name, str(prob.file), prob.config.model_dump(mode="json"), prob.config.search.seed
         )
     progress = Progress(prob, quiet=as_json, notice=notice)
     controller = Controller(prob, store, executor, ensemble, run_id, listener=progress, sleep=sleep)
+
+    async def search() -> Any:
+        try:
+            return await controller.run()
+        finally:
+            await executor.close()  # warm containers and the like
+
     try:
-        finished = asyncio.run(controller.run())
+        finished = asyncio.run(search())
     except BaseException as exc:
         # The run's rows are already committed; record why it stopped, then re-raise.
         if store.run(run_id).status == "running":

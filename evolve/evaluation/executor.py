@@ -1,50 +1,28 @@
-"""Executors: run the evaluator on a candidate, isolated, and turn what comes back into an
-``Evaluation``. The seam behind which later backends (containers, a cluster) plug in.
+"""Executors: evaluate a candidate, isolated, and judge what comes back as an ``Evaluation``.
 
-The ``process`` backend starts ``sandbox/harness.py`` in its own process group and session,
-in a private temporary directory, with an allow-listed environment (no API keys), rlimits
-on memory, CPU time, file size and open files, inside the strongest namespace jail the
-machine allows (``evolve.evaluation.jail``: bubblewrap, else ``unshare --net``), and GPUs
-handed out from a pool. On timeout, and after every evaluation, the whole process group is
-killed. Never threads for untrusted code.
+The Controller sees only ``Executor.evaluate(code) -> Evaluation``: the narrow seam behind
+which sandbox backends plug in. ``SandboxExecutor`` is the one implementation: it leases
+GPUs from the pool (a CPU-only problem never takes one), runs the evaluation cascade
+(cheap stages first, the full evaluator only for candidates that pass each stage's
+threshold) on a ``Backend`` (``process.py``: a jailed local process group; ``docker``: a
+container), and judges each stage's raw message: status, score, metrics, artifacts.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import math
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from evolve.config import SandboxConfig
+from evolve.config import SandboxConfig, StageConfig
+from evolve.evaluation.backend import Backend, Call, RawOutcome
 from evolve.evaluation.gpus import GpuPool
-from evolve.evaluation.jail import Jail, PidsCgroup, detect, python_paths
+from evolve.evaluation.jail import Jail
+from evolve.evaluation.process import ProcessBackend
 from evolve.evaluation.result import Status
-from evolve.problem import EvaluatorTarget
-from evolve.resources import harness_path
-
-_PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-_EXTENSION = {
-    "python": ".py",
-    "c": ".c",
-    "cpp": ".cpp",
-    "cuda": ".cu",
-    "rust": ".rs",
-    "go": ".go",
-    "javascript": ".js",
-    "typescript": ".ts",
-    "java": ".java",
-}
+from evolve.problem import EvaluatorTarget, Problem
 
 
 @dataclass(frozen=True)
@@ -57,6 +35,8 @@ class Evaluation:
     artifacts: dict[str, str] = field(default_factory=dict)
     reason: str = ""
     seconds: float = 0.0
+    stage: int = 1
+    """The cascade stage this evaluation reached (1-based; the last is the full evaluator)."""
 
 
 class Executor(Protocol):
@@ -65,8 +45,93 @@ class Executor(Protocol):
     async def evaluate(self, code: str) -> Evaluation: ...
 
 
-class ProcessExecutor:
-    """Evaluate in a local child process group with rlimits and a scrubbed environment."""
+@dataclass(frozen=True)
+class Stage:
+    """One step of the cascade: a harness call and the score needed to go on."""
+
+    call: Call
+    threshold: float | None = None
+
+
+def cascade(
+    function: str, sandbox: SandboxConfig, stages: Sequence[StageConfig] = ()
+) -> tuple[Stage, ...]:
+    """The cascade of a problem: its cheap stages in order, then the full evaluator."""
+    steps = [Stage(Call(s.function, s.timeout or sandbox.timeout), s.threshold) for s in stages]
+    return (*steps, Stage(Call(function, sandbox.timeout)))
+
+
+class SandboxExecutor:
+    """Evaluate on a backend: GPU lease, cascade stages, judging."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        sandbox: SandboxConfig,
+        primary_metric: str,
+        stages: Sequence[Stage],
+        *,
+        maximize: bool = True,
+        gpu_pool: GpuPool | None = None,
+    ) -> None:
+        self.backend = backend
+        self.sandbox = sandbox
+        self.primary_metric = primary_metric
+        self.stages = tuple(stages)
+        self.maximize = maximize
+        self.gpu_pool = gpu_pool if gpu_pool is not None else GpuPool.detect()
+        self.gpu_problem = ""
+        if sandbox.gpus > self.gpu_pool.size:
+            self.gpu_problem = (
+                f"the problem asks for {sandbox.gpus} GPU(s) per evaluation but "
+                f"{self.gpu_pool.size} are visible on this machine (set EVOLVE_GPUS or "
+                "sandbox.gpus = 0)"
+            )
+
+    async def evaluate(self, code: str) -> Evaluation:
+        if self.gpu_problem:
+            return Evaluation(Status.ERROR, None, reason=self.gpu_problem)
+        started = time.monotonic()
+        metrics: dict[str, float] = {}
+        artifacts: dict[str, str] = {}
+        last = len(self.stages)
+        async with self.gpu_pool.lease(self.sandbox.gpus) as devices:
+            for number, stage in enumerate(self.stages, start=1):
+                outcome = await self.backend.run(code, stage.call, devices)
+                result = judge(outcome, self.primary_metric, time.monotonic() - started)
+                metrics.update(result.metrics)
+                if number < last:  # earlier stages' output, kept apart from the last one's
+                    artifacts.update({f"stage{number}:{k}": v for k, v in result.artifacts.items()})
+                else:
+                    artifacts.update(result.artifacts)
+                seconds = time.monotonic() - started
+                if result.status is not Status.OK:
+                    reason = result.reason if last == 1 else f"stage {number}: {result.reason}"
+                    return Evaluation(
+                        result.status, None, metrics, artifacts, reason, seconds, number
+                    )
+                if number < last and not self._passes(result.score, stage.threshold):
+                    reason = (
+                        f"stage {number} ({stage.call.function}) scored {result.score!r}, "
+                        f"{'below' if self.maximize else 'above'} its threshold "
+                        f"{stage.threshold!r}; the full evaluation did not run"
+                    )
+                    return Evaluation(
+                        Status.FILTERED, None, metrics, artifacts, reason, seconds, number
+                    )
+        return Evaluation(Status.OK, result.score, metrics, artifacts, "", seconds, last)
+
+    def _passes(self, score: float | None, threshold: float | None) -> bool:
+        if threshold is None or score is None:
+            return threshold is None
+        return score >= threshold if self.maximize else score <= threshold
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+
+class ProcessExecutor(SandboxExecutor):
+    """A ``SandboxExecutor`` on the process backend, with no cascade: the common case."""
 
     def __init__(
         self,
@@ -77,162 +142,52 @@ class ProcessExecutor:
         gpu_pool: GpuPool | None = None,
         hidden: tuple[Path, ...] = (),
         jail: Jail | None = None,
+        stages: Sequence[Stage] | None = None,
+        maximize: bool = True,
     ) -> None:
-        """``hidden``: files a candidate must not read even where it can see their folder
-        (the run database)."""
         self.evaluator = evaluator
-        self.sandbox = sandbox
-        self.primary_metric = primary_metric
-        self.language = language
-        self.gpu_pool = gpu_pool if gpu_pool is not None else GpuPool.detect()
-        self.jail = jail or detect()
-        self.network_isolated = sandbox.network or self.jail.kind in ("bwrap", "unshare")
-        self.hidden = tuple(hidden)
-        readable = [*python_paths(), harness_path().parent]
-        if evaluator.path is not None:
-            readable.append(evaluator.path.parent)
-        self._readable = tuple(readable)
-        if sandbox.gpus > self.gpu_pool.size:
-            self.gpu_problem = (
-                f"the problem asks for {sandbox.gpus} GPU(s) per evaluation but "
-                f"{self.gpu_pool.size} are visible on this machine"
-            )
-        else:
-            self.gpu_problem = ""
-
-    async def evaluate(self, code: str) -> Evaluation:
-        if self.gpu_problem:
-            return Evaluation(Status.ERROR, None, reason=self.gpu_problem)
-        started = time.monotonic()
-        async with self.gpu_pool.lease(self.sandbox.gpus) as devices:
-            raw, output = await self._run(code, devices)
-        seconds = time.monotonic() - started
-        return judge(raw, output, self.primary_metric, seconds)
-
-    async def _run(self, code: str, devices: list[int]) -> tuple[dict | None, dict[str, str]]:
-        workdir = Path(tempfile.mkdtemp(prefix="evolve-eval-"))
-        # Our own pipes, not asyncio's: its Process.wait() also waits for the pipes to close,
-        # which a leftover grandchild holding them open would stretch to the full timeout.
-        pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, result
-        unclosed = {fd for pair in pipes for fd in pair}
-        proc = None
-        readers: list[asyncio.Task[None]] = []
-        group = PidsCgroup.create(self.sandbox.max_processes)
-        try:
-            program = workdir / ("program" + _EXTENSION.get(self.language, ".txt"))
-            program.write_text(code, encoding="utf-8")
-            spec = self._spec(program, pipes[2][1])
-            spec_file = workdir / ".evolve-spec.json"
-            spec_file.write_text(json.dumps(spec), encoding="utf-8")
-            # -I: no user site, no PYTHON* variables; -S: no site hooks (.pth code) at startup,
-            # which can cost more than the evaluation; the harness gets our import path.
-            cmd = self.jail.wrap(
-                [sys.executable, "-I", "-S", str(harness_path()), str(spec_file)],
-                workdir,
-                network=self.sandbox.network,
-                readable=self._readable,
-                hidden=self.hidden,
-                gpus=bool(devices),
-            )
-            if group is not None:
-                cmd = group.wrap(cmd)
-            proc = await asyncio.create_subprocess_exec(
-                *cmd,
-                cwd=workdir,
-                env=self._env(workdir, devices),
-                stdin=subprocess.DEVNULL,
-                stdout=pipes[0][1],
-                stderr=pipes[1][1],
-                pass_fds=(pipes[2][1],),
-                start_new_session=True,
-            )
-            for _, write_end in pipes:
-                os.close(write_end)
-                unclosed.discard(write_end)
-            cap = self.sandbox.max_output_bytes
-            out, err, res = _Capped(cap), _Capped(cap), _Capped(16 * 1024 * 1024)
-            readers = [
-                asyncio.create_task(sink.drain_fd(read_end))
-                for sink, (read_end, _) in zip((out, err, res), pipes, strict=True)
-            ]
-            timed_out = False
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=self.sandbox.timeout)
-            except TimeoutError:
-                timed_out = True
-            _kill_group(proc.pid)  # whatever the candidate left running
-            await proc.wait()
-            _, pending = await asyncio.wait(readers, timeout=2.0)
-            if pending:  # a process that left the group still holds a pipe open
-                err.note(
-                    "[a process that escaped the evaluation's process group kept its "
-                    "output open; output cut here]"
-                )
-            output = {"stdout": out.text(), "stderr": err.text()}
-            if timed_out:
-                return {"kind": "timeout"}, output
-            code = proc.returncode
-            if self.jail.kind == "bwrap" and code is not None and code > 128:
-                code = 128 - code  # bubblewrap reports a child killed by signal N as 128 + N
-            return _parse_result(bytes(res.data), code), output
-        finally:
-            if proc is not None:
-                _kill_group(proc.pid)
-            if group is not None:
-                group.remove()  # every process it ever held, wherever it went
-                if proc.returncode is None:
-                    await proc.wait()
-            for task in readers:
-                task.cancel()
-            if readers:
-                await asyncio.gather(*readers, return_exceptions=True)
-            for fd in unclosed:  # each exactly once: a number closed twice may be reused
-                os.close(fd)
-            shutil.rmtree(workdir, ignore_errors=True)
-
-    def _spec(self, program: Path, result_fd: int) -> dict:
-        limits = {
-            "memory_bytes": self.sandbox.memory_mb * 1024 * 1024,
-            "cpu_seconds": max(1, math.ceil(self.sandbox.timeout * self.sandbox.cpus)) + 1,
-            "file_bytes": 256 * 1024 * 1024,
-            "open_files": 512,
-        }
-        return {
-            "program_path": str(program),
-            "evaluator_path": str(self.evaluator.path) if self.evaluator.path else None,
-            "evaluator_module": self.evaluator.module,
-            "function": self.evaluator.function,
-            "options": dict(self.evaluator.options),
-            "result_fd": result_fd,
-            "limits": limits,
-            "sys_path": _import_path(),
-        }
-
-    def _env(self, workdir: Path, devices: list[int]) -> dict[str, str]:
-        env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
-        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-        threads = str(self.sandbox.cpus)
-        env.update(
-            HOME=str(workdir),
-            TMPDIR=str(workdir),
-            PYTHONHASHSEED="0",
-            PYTHONDONTWRITEBYTECODE="1",
-            OMP_NUM_THREADS=threads,
-            OPENBLAS_NUM_THREADS=threads,
-            MKL_NUM_THREADS=threads,
-            CUDA_VISIBLE_DEVICES=",".join(str(d) for d in devices),
+        backend = ProcessBackend(evaluator, sandbox, language, hidden, jail)
+        self.jail = backend.jail
+        super().__init__(
+            backend,
+            sandbox,
+            primary_metric,
+            stages if stages is not None else cascade(evaluator.function, sandbox),
+            maximize=maximize,
+            gpu_pool=gpu_pool,
         )
-        return env
 
 
-def _import_path() -> list[str]:
-    """The engine's module search path (site-packages and installed projects): what the
-    evaluator may import."""
-    return [p for p in sys.path if p and os.path.isdir(p)]
+def build_executor(
+    problem: Problem,
+    *,
+    backend: str | None = None,
+    hidden: tuple[Path, ...] = (),
+    gpu_pool: GpuPool | None = None,
+) -> SandboxExecutor:
+    """The executor a problem asks for (``backend`` overrides ``sandbox.backend``)."""
+    sandbox = problem.config.sandbox
+    name = backend or sandbox.backend
+    if name == "docker":
+        from evolve.evaluation.docker_backend import DockerBackend
+
+        chosen: Backend = DockerBackend(problem.evaluator, sandbox, problem.language, hidden)
+    else:
+        chosen = ProcessBackend(problem.evaluator, sandbox, problem.language, hidden)
+    stages = cascade(problem.evaluator.function, sandbox, problem.config.evaluator.stages)
+    return SandboxExecutor(
+        chosen,
+        sandbox,
+        problem.config.evaluator.primary_metric,
+        stages,
+        maximize=problem.maximize,
+        gpu_pool=gpu_pool,
+    )
 
 
-def judge(raw: dict | None, output: dict[str, str], primary: str, seconds: float) -> Evaluation:
-    """Decide the status and score of one evaluation from the harness's message."""
+def judge(outcome: RawOutcome, primary: str, seconds: float) -> Evaluation:
+    """Decide the status and score of one harness run from its message and output."""
+    raw, output = outcome.message, outcome.output
     artifacts = {k: v for k, v in output.items() if v}
     if raw is None or raw.get("kind") == "no_result":
         reason = (raw or {}).get("error", "the evaluation produced no result")
@@ -268,82 +223,3 @@ def judge(raw: dict | None, output: dict[str, str], primary: str, seconds: float
     if failure:
         return Evaluation(Status.ERROR, None, metrics, artifacts, failure, seconds)
     return Evaluation(Status.OK, metrics[primary], metrics, artifacts, seconds=seconds)
-
-
-def _parse_result(data: bytes, returncode: int | None) -> dict:
-    if not data:
-        how = _describe_exit(returncode)
-        return {"kind": "no_result", "error": f"the evaluation {how} without reporting a result"}
-    try:
-        message = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return {"kind": "no_result", "error": "the evaluation reported a malformed result"}
-    if not isinstance(message, dict) or message.get("kind") not in (
-        "ok",
-        "error",
-        "evaluator_error",
-    ):
-        return {"kind": "no_result", "error": "the evaluation reported a malformed result"}
-    if message["kind"] == "ok" and not isinstance(message.get("metrics"), dict):
-        return {"kind": "no_result", "error": "the evaluation reported a malformed result"}
-    return message
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "ended"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (memory limit?)" if name in ("SIGKILL", "SIGSEGV") else ""
-        hint = " (CPU time limit)" if name == "SIGXCPU" else hint
-        return f"was killed by {name}{hint}"
-    return f"exited with code {code}"
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
-        os.killpg(pgid, signal.SIGKILL)
-
-
-class _Capped:
-    """Collects a stream's first ``cap`` bytes and drains (and counts) the rest."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.data = bytearray()
-        self.dropped = 0
-        self.notes: list[str] = []
-
-    def _take(self, chunk: bytes) -> None:
-        room = self.cap - len(self.data)
-        self.data.extend(chunk[: max(0, room)])
-        self.dropped += max(0, len(chunk) - max(0, room))
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-
-    def text(self) -> str:
-        text = self.data.decode("utf-8", errors="replace")
-        if self.dropped:
-            text += f"\n[... {self.dropped} more bytes not kept]"
-        return "\n".join([text, *self.notes]) if self.notes else text
-
-    async def drain_stream(self, stream: asyncio.StreamReader | None) -> None:
-        if stream is None:
-            return
-        while chunk := await stream.read(65536):
-            self._take(chunk)
-
-    async def drain_fd(self, fd: int) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        protocol = asyncio.StreamReaderProtocol(reader)
-        pipe = os.fdopen(os.dup(fd), "rb", 0)
-        transport, _ = await loop.connect_read_pipe(lambda: protocol, pipe)
-        try:
-            await self.drain_stream(reader)
-        finally:
-            transport.close()

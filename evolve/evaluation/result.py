@@ -33,3 +33,11 @@ class Status(StrEnum):
     """Same code as a program already evaluated in this run; not evaluated again."""
     EVALUATOR_ERROR = "evaluator_error"
     """The evaluator itself could not be loaded: a problem-file error, not the candidate's."""
+    FILTERED = "filtered"
+    """Stopped by an evaluation cascade: a cheap stage ran without error but its score
+    missed the stage's threshold, so the full evaluation never ran. Its metrics are that
+    stage's; it does not join the archive."""
+
+
+EVALUATED = frozenset({Status.OK, Status.ERROR, Status.TIMEOUT, Status.FILTERED})
+"""The statuses of candidates that were really evaluated (a twin of one is a duplicate)."""

@@ -99,6 +99,10 @@ class LocalLlama:
                     Fault.BAD_REQUEST,
                 )
             started = time.monotonic()
+            # Forget the previous prompt: reusing its cached prefix changes the arithmetic
+            # (and so the sample) with the order of calls, which would make a run depend on
+            # timing. Same prompt and seed, same answer, whatever came before.
+            llm.reset()
             out = llm.create_completion(
                 prompt,
                 max_tokens=min(request.max_tokens, room),

@@ -68,6 +68,8 @@ class ProgramRow(Base):
     """USD spent on this candidate's LLM calls."""
     selected_model: Mapped[str] = mapped_column(String(200), default="")
     """The model the ensemble chose (``model`` is the one that answered, after fallbacks)."""
+    stage: Mapped[int] = mapped_column(Integer, default=0)
+    """The evaluation-cascade stage the candidate reached (0: never evaluated)."""
     created_at: Mapped[float] = mapped_column(Float)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from evolve.errors import UserError
-from evolve.evaluation.result import Status
+from evolve.evaluation.result import EVALUATED, Status
 from evolve.program import LLMCall, Program, Timings
 from evolve.store.indexes import ensure_indexes
 from evolve.store.models import Base, LLMCallRow, ProgramRow, RunRow
@@ -202,11 +202,7 @@ class Store:
             stmt = (
                 select(ProgramRow)
                 .where(ProgramRow.run_id == run_id, ProgramRow.code_hash == code_hash)
-                .where(
-                    ProgramRow.status.in_(
-                        [Status.OK.value, Status.ERROR.value, Status.TIMEOUT.value]
-                    )
-                )
+                .where(ProgramRow.status.in_([s.value for s in EVALUATED]))
                 .order_by(ProgramRow.iteration)
                 .limit(1)
             )
@@ -351,6 +347,7 @@ def _program_row(p: Program) -> ProgramRow:
         duplicate_of=p.duplicate_of,
         cost=p.cost,
         selected_model=p.selected_model,
+        stage=p.stage,
         created_at=p.created_at or time.time(),
     )
 
@@ -458,4 +455,5 @@ def _program(r: ProgramRow) -> Program:
         created_at=r.created_at,
         cost=r.cost or 0.0,
         selected_model=r.selected_model or "",
+        stage=r.stage or 0,
     )

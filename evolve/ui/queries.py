@@ -191,6 +191,7 @@ def program_payload(reader: Reader, prefix: str) -> dict[str, Any]:
             "generation": p.generation,
             "status": p.status.value,
             "reason": p.reason,
+            "stage": p.stage,
             "score": p.score,
             "metrics": p.metrics,
             "artifacts": p.artifacts,

@@ -261,6 +261,7 @@ async function showProgram(id) {
       ["score", `${fmt(p.score)} (parent ${fmt(p.parent_score)})`],
       ["parent", parent], ["island / generation", `${p.island} / ${p.generation}`],
       ["cell", p.cell ? p.cell.join(", ") : "-"],
+      ["stage reached", p.stage ? String(p.stage) : "-"],
       ["model", (p.model || "-") + (p.mutation ? ` (${p.mutation})` : "")],
       ["tokens / cost", `${p.tokens_in} in, ${p.tokens_out} out · ${usd(p.cost_usd)}`],
       ["time", `LLM ${p.timings.llm.toFixed(2)}s · eval ${p.timings.evaluation.toFixed(2)}s`],

@@ -113,26 +113,28 @@ class Outcome:
     stderr: str = ""
 
 
-def _harness_budget() -> tuple[float | None, int | None]:
-    """(seconds the evaluation may take, the harness's result fd) when run by the harness."""
+def _harness_budget() -> tuple[float | None, int | None, float | None]:
+    """(seconds the evaluation may take, the harness's result fd, when the evaluation
+    started on the monotonic clock, if the spec says) when run by the harness."""
     seconds: float | None = None
     with contextlib.suppress(ValueError):
         seconds = float(os.environ.get("EVOLVE_CANDIDATE_TIMEOUT", "") or "nan")
     seconds = seconds if seconds == seconds else None  # NaN: not set
     main = getattr(sys.modules.get("__main__"), "__file__", None) or ""
     if os.path.basename(main) != "harness.py" or len(sys.argv) < 2:
-        return seconds, None
+        return seconds, None, None
     try:
         with open(sys.argv[1], encoding="utf-8") as fh:
             spec = json.load(fh)
     except (OSError, ValueError):
-        return seconds, None
+        return seconds, None, None
     if not isinstance(spec, dict):
-        return seconds, None
-    timeout, fd = spec.get("timeout"), spec.get("result_fd")
+        return seconds, None, None
+    timeout, fd, started = spec.get("timeout"), spec.get("result_fd"), spec.get("started")
     if isinstance(timeout, int | float) and timeout > 0:
         seconds = float(timeout)
-    return seconds, fd if isinstance(fd, int) else None
+    started = float(started) if isinstance(started, int | float) else None
+    return seconds, fd if isinstance(fd, int) else None, started
 
 
 def _age() -> float:
@@ -147,8 +149,12 @@ def _age() -> float:
         return 0.0
 
 
-_BUDGET, _HARNESS_FD = _harness_budget()
-_DEADLINE = None if _BUDGET is None else time.monotonic() - _age() + _BUDGET
+_BUDGET, _HARNESS_FD, _STARTED = _harness_budget()
+# The evaluation started when the harness got its spec (a harness started ahead, waiting in
+# a warm container, says when), else when the harness process started.
+if _STARTED is None or not 0 <= time.monotonic() - _STARTED < 86400 * 2:
+    _STARTED = time.monotonic() - _age()
+_DEADLINE = None if _BUDGET is None else _STARTED + _BUDGET
 if _HARNESS_FD is not None:  # whatever the evaluator starts, its result pipe stays here
     with contextlib.suppress(OSError):
         os.set_inheritable(_HARNESS_FD, False)

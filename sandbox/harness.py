@@ -6,8 +6,8 @@ itself before any evaluator or candidate code is loaded, imports the evaluator (
 path or module name), calls it on the program, and writes exactly one JSON object to the
 file descriptor named in the spec. Standard library only, so it runs in any image.
 
-In a container (the docker backend) it is started as ``python3 -I harness.py -``: the spec
-comes on stdin, with the program's text under ``program_code`` (written to
+In a container (the docker backend) it is started as ``python3 -I harness.py -``, ahead
+of time in a warm container, and waits for its spec: it comes on stdin, with the program's text under ``program_code`` (written to
 ``program_path``; the spec itself is saved beside it, with the private result descriptor's
 number, for ``evolve.candidate``). There the
 spec says ``"result_fd": "stdout"``: before any evaluator code loads, the harness keeps its
@@ -36,6 +36,7 @@ import resource
 import select
 import sys
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -207,6 +208,8 @@ def read_spec(argument: str) -> dict[str, Any]:
         with open(argument, encoding="utf-8") as fh:
             return json.load(fh)
     spec = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    # A harness may wait for its spec in a warm container: the evaluation starts now.
+    spec["started"] = time.monotonic()
     code = spec.pop("program_code", None)
     if code is not None:
         with open(spec["program_path"], "w", encoding="utf-8") as fh:

@@ -26,6 +26,7 @@ import functools
 import json
 import socket
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,10 @@ class DockerBackend:
         # GPU evaluations need their own leased devices in the request: never pre-started.
         size = sandbox.docker.warm if sandbox.gpus == 0 else 0
         containers = self.containers  # the pool and the finalizer must not hold self
-        self.pool = WarmPool(
-            functools.partial(containers.start, []), lambda c: containers.remove(c.id), size
+        self.pool: WarmPool[Armed] = WarmPool(
+            functools.partial(arm, containers, self.harness_command(), self.exec_env([])),
+            functools.partial(disarm, containers),
+            size,
         )
         self.pool.fill()
         self._finalizer = weakref.finalize(self, _shut, self.pool, containers)
@@ -114,27 +117,39 @@ class DockerBackend:
         """Remove every container of this backend: the warm ones and any still running."""
         await asyncio.to_thread(self._finalizer)
 
+    def harness_command(self) -> list[str]:
+        """The harness in the container; it waits for its spec on stdin."""
+        # -I: no user site and no PYTHON* variables; site-packages (numpy) stay visible.
+        return [self.sandbox.docker.python, "-I", "-B", HARNESS, "-"]
+
     async def run(self, code: str, call: Call, devices: list[int]) -> RawOutcome:
         try:
             if devices:
-                container = await asyncio.to_thread(self.containers.start, devices)
+                armed = await asyncio.to_thread(
+                    arm, self.containers, self.harness_command(), self.exec_env(devices), devices
+                )
             else:
-                container = await self.pool.take()
-        except docker.errors.DockerException as exc:
+                armed = await self.pool.take()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             return RawOutcome({"kind": "no_result", "error": self._start_failure(exc, devices)})
         try:
-            return await self._evaluate(container, code, call, devices)
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            return await self._evaluate(armed, code, call)
+        except (
+            docker.errors.DockerException,
+            requests.exceptions.RequestException,
+            OSError,  # the harness's socket: the engine or the container went away
+        ) as exc:
             text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             error = f"the docker engine failed during the evaluation: {text}"
             return RawOutcome({"kind": "no_result", "error": error})
         finally:
+            armed.close_socket()
             if devices:  # the GPUs go back to the pool only once nothing can use them
-                await asyncio.to_thread(self.containers.remove, container.id)
+                await asyncio.to_thread(self.containers.remove, armed.container.id)
             else:  # its processes die within the removal's ~0.1 s, off this path
-                self.containers.remove_later(container.id)
+                self.containers.remove_later(armed.container.id)
 
-    def _start_failure(self, exc: docker.errors.DockerException, devices: list[int]) -> str:
+    def _start_failure(self, exc: Exception, devices: list[int]) -> str:
         text = getattr(exc, "explanation", None) or str(exc)
         text = (str(text).strip().splitlines() or [type(exc).__name__])[0][:300]
         if devices:
@@ -145,9 +160,7 @@ class DockerBackend:
             )
         return f"docker could not start a container of {self.sandbox.docker.image!r}: {text}"
 
-    async def _evaluate(
-        self, container: Container, code: str, call: Call, devices: list[int]
-    ) -> RawOutcome:
+    async def _evaluate(self, armed: Armed, code: str, call: Call) -> RawOutcome:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + call.timeout
         spec = harness_spec(
@@ -161,22 +174,7 @@ class DockerBackend:
         )
         spec["result_fd"] = "stdout"
         spec["program_code"] = code
-        env = self.exec_env(devices)
-        api = self.client.api
-        # -I: no user site and no PYTHON* variables; site-packages (numpy) stay visible.
-        command = [self.sandbox.docker.python, "-I", "-B", HARNESS, "-"]
-        created = await asyncio.to_thread(
-            api.exec_create,
-            container.id,
-            command,
-            stdin=True,
-            environment=env,
-            workdir=SCRATCH,
-            user=f"{self.user[0]}:{self.user[1]}",
-        )
-        exec_id = created["Id"]
-        sock = await asyncio.to_thread(api.exec_start, exec_id, socket=True)
-        raw: socket.socket = getattr(sock, "_sock", sock)
+        container, exec_id, raw = armed.container, armed.exec_id, armed.raw
         cap = self.sandbox.max_output_bytes
         stream = ExecStream(Capped(cap), Capped(cap))
         reader: asyncio.Task[None] | None = None
@@ -197,7 +195,7 @@ class DockerBackend:
             if timed_out:
                 return RawOutcome({"kind": "timeout"}, out, err)
             if stream.result is None:
-                info = await asyncio.to_thread(api.exec_inspect, exec_id)
+                info = await asyncio.to_thread(self.client.api.exec_inspect, exec_id)
                 code_ = info.get("ExitCode")
                 if isinstance(code_, int) and code_ > 128:
                     code_ = 128 - code_  # a process killed by signal N exits as 128 + N
@@ -207,10 +205,6 @@ class DockerBackend:
             if reader is not None:
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
-            with contextlib.suppress(OSError):
-                raw.close()
-            with contextlib.suppress(OSError):
-                sock.close()
 
     def exec_env(self, devices: list[int]) -> dict[str, str]:
         """The harness's whole environment: the allow-list, the image's PATH, and the
@@ -246,6 +240,56 @@ class DockerBackend:
     def _kill(self, container_id: str) -> None:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             self.client.api.kill(container_id)
+
+
+@dataclasses.dataclass
+class Armed:
+    """A started container with the harness already running in it (``docker exec``),
+    waiting for its spec on the exec's socket: an evaluation pays for neither start."""
+
+    container: Container
+    exec_id: str
+    socket: Any
+    """The Docker SDK's socket object (``raw`` is the OS socket inside it)."""
+
+    @property
+    def raw(self) -> socket.socket:
+        return getattr(self.socket, "_sock", self.socket)
+
+    def close_socket(self) -> None:
+        with contextlib.suppress(OSError):
+            self.raw.close()
+        with contextlib.suppress(OSError):
+            self.socket.close()
+
+
+def arm(
+    containers: Containers, command: list[str], env: dict[str, str], devices: Sequence[int] = ()
+) -> Armed:
+    """Start a container for ``devices`` and the harness in it (blocking; the container is
+    removed again if anything fails)."""
+    container = containers.start(list(devices))
+    try:
+        api = containers.client.api
+        created = api.exec_create(
+            container.id,
+            command,
+            stdin=True,
+            environment=env,
+            workdir=SCRATCH,
+            user=containers.user,
+        )
+        sock = api.exec_start(created["Id"], socket=True)
+    except BaseException:
+        containers.remove(container.id)
+        raise
+    return Armed(container, created["Id"], sock)
+
+
+def disarm(containers: Containers, armed: Armed) -> None:
+    """Remove a container started ahead that no evaluation will use."""
+    armed.close_socket()
+    containers.remove(armed.container.id)
 
 
 class ExecStream:
@@ -338,6 +382,6 @@ def container_view(
 
 def _shut(pool: WarmPool, containers: Containers) -> None:
     """Stop the pool and remove every container left (at close, or when the engine exits)."""
-    for container in pool.close():
-        containers.remove(container.id)
+    for armed in pool.close():
+        disarm(containers, armed)
     containers.remove_all()

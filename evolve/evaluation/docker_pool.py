@@ -21,6 +21,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import docker
 import docker.errors
@@ -254,21 +255,23 @@ class Containers:
             thread.join()
 
 
-class WarmPool:
-    """``size`` containers started ahead, each handed out once; every one taken is replaced
-    by a new start in the background. Starts run on the pool's own threads, so the pool
-    outlives any one event loop (each ``asyncio.run`` of a caller may take from it)."""
+T = TypeVar("T")
 
-    def __init__(
-        self, start: Callable[[], Container], discard: Callable[[Container], None], size: int
-    ) -> None:
+
+class WarmPool(Generic[T]):
+    """``size`` things (containers, harnesses waiting in them) started ahead, each handed
+    out once; every one taken is replaced by a new start in the background. Starts run on
+    the pool's own threads, so the pool outlives any one event loop (each ``asyncio.run``
+    of a caller may take from it)."""
+
+    def __init__(self, start: Callable[[], T], discard: Callable[[T], None], size: int) -> None:
         self._start = start
         self._discard = discard
         self.size = size
         self._threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, size), thread_name_prefix="evolve-docker-warm"
         )
-        self._ready: deque[concurrent.futures.Future[Container]] = deque()
+        self._ready: deque[concurrent.futures.Future[T]] = deque()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -278,8 +281,8 @@ class WarmPool:
             while not self._closed and len(self._ready) < self.size:
                 self._ready.append(self._threads.submit(self._start))
 
-    async def take(self) -> Container:
-        """A started container of its own for one evaluation (raises what starting raised)."""
+    async def take(self) -> T:
+        """A started one of its own for one evaluation (raises what starting raised)."""
         if self.size == 0:
             return await asyncio.to_thread(self._start)
         self.fill()
@@ -292,12 +295,12 @@ class WarmPool:
             future.add_done_callback(self._discard_started)
             raise
 
-    def _discard_started(self, future: concurrent.futures.Future[Container]) -> None:
+    def _discard_started(self, future: concurrent.futures.Future[T]) -> None:
         if not future.cancelled() and future.exception() is None:
             self._discard(future.result())
 
-    def close(self) -> list[Container]:
-        """Stop starting; the containers that were started ahead (for removal)."""
+    def close(self) -> list[T]:
+        """Stop starting; those that were started ahead (for removal)."""
         with self._lock:
             self._closed = True
             pending, self._ready = list(self._ready), deque()

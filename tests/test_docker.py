@@ -191,6 +191,26 @@ def test_each_evaluation_gets_a_fresh_prestarted_container(
         assert docker_client.api.inspect_container(cid)["State"]["Running"] is True
 
 
+def test_a_harness_waiting_in_a_warm_container_gets_its_whole_time(
+    make_backend: MakeBackend, problem: Path
+) -> None:
+    """The harness starts with its container and waits there: the evaluation's clock (and
+    the candidate helper's deadline) starts when the spec arrives, not before."""
+    (problem / "evaluator.py").write_text(
+        "from evolve.candidate import call, remaining_time\n"
+        "def evaluate(program_path):\n"
+        "    left = remaining_time()\n"
+        "    return {'score': call(program_path, 'run'), 'left': left}\n",
+        encoding="utf-8",
+    )
+    backend = make_backend(warm=1, timeout=3.0)
+    time.sleep(4.5)  # longer than the evaluation's time limit
+    result = evaluate(backend, "def run():\n    return 1.0\n")
+    assert result.status is Status.OK, result.reason
+    assert result.score == 1.0
+    assert 1.0 < result.metrics["left"] < 3.0  # the limit less a margin, not already past
+
+
 def test_no_warm_pool_starts_one_per_evaluation(make_backend: MakeBackend) -> None:
     backend = make_backend(warm=0)
     assert not backend.containers.live

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -35,8 +36,13 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+class SandboxBackend(StrEnum):
+    process = "process"
+    docker = "docker"
+
+
 SandboxOption = Annotated[
-    str | None,
+    SandboxBackend | None,
     typer.Option(
         "--sandbox", help="Where evaluations run: process or docker (default: the problem's)."
     ),
@@ -112,7 +118,7 @@ def run(
         replay=replay,
         fork=fork,
         at=at,
-        sandbox=sandbox,
+        sandbox=sandbox.value if sandbox else None,
     )
 
 
@@ -130,7 +136,9 @@ def eval_(
     sandbox: SandboxOption = None,
 ) -> None:
     """Evaluate one program file in the sandbox, exactly as a run would."""
-    inspect_cmds.eval_command(problem, program, as_json, timeout, sandbox)
+    inspect_cmds.eval_command(
+        problem, program, as_json, timeout, sandbox.value if sandbox else None
+    )
 
 
 @app.command()

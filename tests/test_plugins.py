@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -54,6 +57,57 @@ def test_command_plugin_failures_are_candidate_errors(tmp_path: Path) -> None:
 def test_unknown_plugin_names_the_available_ones(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"no evaluator plugin named 'nope'.*command"):
         load_problem(str(_problem(tmp_path, "sh {program}", plugin="nope")))
+
+
+def test_third_party_plugin_by_entry_point(tmp_path: Path) -> None:
+    """A plugin installed by someone else (a distribution with an ``evolve.evaluators``
+    entry point) is found by name and runs in the sandbox, from the command line."""
+    site = tmp_path / "site"
+    (site / "lengthscore").mkdir(parents=True)
+    (site / "lengthscore" / "__init__.py").write_text(
+        "def score(program_path, unit=1.0):\n"
+        "    text = open(program_path).read()\n"
+        "    return {'score': len(text.splitlines()) * unit}\n"
+    )
+    info = site / "lengthscore-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lengthscore\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[evolve.evaluators]\nlines = lengthscore:score\n")
+    folder = tmp_path / "problem"
+    folder.mkdir()
+    (folder / "prog.py").write_text("# EVOLVE-BLOCK-START\nx = 1\n# EVOLVE-BLOCK-END\n")
+    (folder / "problem.toml").write_text(
+        'name = "ep"\ninitial_program = "prog.py"\n'
+        '[evaluator]\nplugin = "lines"\nprimary_metric = "score"\n'
+        "[evaluator.options]\nunit = 2.0\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    command = [
+        sys.executable,
+        "-m",
+        "evolve.cli.main",
+        "eval",
+        str(folder),
+        str(folder / "prog.py"),
+    ]
+    out = subprocess.run(
+        [*command, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["status"] == "ok" and data["score"] == 6.0  # 3 lines, unit 2
+    listed = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in env.items() if k != "PYTHONPATH"},
+        check=False,
+    )
+    assert listed.returncode == 2 and "no evaluator plugin named 'lines'" in listed.stderr
 
 
 # --- function_cases, pytest, benchmark: through the real sandbox path ----------------------

@@ -121,13 +121,10 @@ def _harness_budget() -> tuple[float | None, int | None, float | None]:
         seconds = float(os.environ.get("EVOLVE_CANDIDATE_TIMEOUT", "") or "nan")
     seconds = seconds if seconds == seconds else None  # NaN: not set
     main = getattr(sys.modules.get("__main__"), "__file__", None) or ""
-    if os.path.basename(main) != "harness.py" or len(sys.argv) < 2:
-        return seconds, None, None
-    try:
-        with open(sys.argv[1], encoding="utf-8") as fh:
+    spec: Any = None
+    if os.path.basename(main) == "harness.py" and len(sys.argv) >= 2:
+        with contextlib.suppress(OSError, ValueError), open(sys.argv[1], encoding="utf-8") as fh:
             spec = json.load(fh)
-    except (OSError, ValueError):
-        return seconds, None, None
     if not isinstance(spec, dict):
         return seconds, None, None
     timeout, fd, started = spec.get("timeout"), spec.get("result_fd"), spec.get("started")

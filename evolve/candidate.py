@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from evolve import wire
+from evolve.procs import age, children, describe_exit, kill_group
 
 __all__ = ["CandidateError", "Outcome", "call", "remaining_time", "run"]
 
@@ -134,23 +135,11 @@ def _harness_budget() -> tuple[float | None, int | None, float | None]:
     return seconds, fd if isinstance(fd, int) else None, started
 
 
-def _age() -> float:
-    """Seconds since this process started (from /proc; 0 where that cannot be read)."""
-    try:
-        with open("/proc/self/stat", "rb") as fh:
-            ticks = int(fh.read().rsplit(b")", 1)[1].split()[19])
-        with open("/proc/uptime", encoding="ascii") as fh:
-            uptime = float(fh.read().split()[0])
-        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 _BUDGET, _HARNESS_FD, _STARTED = _harness_budget()
 # The evaluation started when the harness got its spec (a harness started ahead, waiting in
 # a warm container, says when), else when the harness process started.
 if _STARTED is None or not 0 <= time.monotonic() - _STARTED < 86400 * 2:
-    _STARTED = time.monotonic() - _age()
+    _STARTED = time.monotonic() - age()
 _DEADLINE = None if _BUDGET is None else _STARTED + _BUDGET
 if _HARNESS_FD is not None:  # whatever the evaluator starts, its result pipe stays here
     with contextlib.suppress(OSError):
@@ -293,7 +282,7 @@ class _Child:
         )
 
     def run(self, request: bytes, arguments: bytes, timeout: float) -> Outcome:
-        before = _children() if _HARNESS_FD is not None else set()
+        before = children() if _HARNESS_FD is not None else set()
         read_end, write_end = os.pipe()
         try:
             proc = subprocess.Popen(
@@ -317,7 +306,7 @@ class _Child:
         try:
             return self._talk(proc, read_end, request, arguments, timeout)
         finally:
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             proc.wait()
             with _LIVE_LOCK:
                 _LIVE.discard(proc.pid)
@@ -446,52 +435,12 @@ class _Child:
         raise self.error("bad_result", f"{self.function}'s process sent a malformed answer")
 
 
-def describe_exit(code: int | None) -> str:
-    """How a process ended, in words (negative codes are signals)."""
-    if code is None:
-        return "ended"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (memory limit?)" if name in ("SIGKILL", "SIGSEGV") else ""
-        hint = " (CPU time limit)" if name == "SIGXCPU" else hint
-        return f"was killed by {name}{hint}"
-    return f"exited with code {code}"
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def _children() -> set[int]:
-    """Processes whose parent is this one (read from /proc; empty where there is none)."""
-    me, found = os.getpid(), set()
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return found
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 1 and int(fields[1]) == me:
-            found.add(int(entry))
-    return found
-
-
 def _kill_orphans(before: set[int]) -> None:
     """Kill (and reap) what the candidate left behind that was handed to us as a subreaper:
     new children of this process that no call of ours started."""
     for _ in range(50):
         with _LIVE_LOCK:
-            orphans = _children() - before - _LIVE
+            orphans = children() - before - _LIVE
         if not orphans:
             return
         for pid in orphans:

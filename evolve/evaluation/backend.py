@@ -21,9 +21,9 @@ import sys
 from dataclasses import dataclass
 from typing import Protocol
 
-from evolve.candidate import describe_exit
 from evolve.config import SandboxConfig
 from evolve.problem import EvaluatorTarget
+from evolve.procs import describe_exit
 
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 """The only variables of the engine's environment an evaluation sees (an allow-list)."""

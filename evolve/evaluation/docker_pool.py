@@ -30,6 +30,7 @@ from docker.types import DeviceRequest, Mount
 
 from evolve.config import SandboxConfig
 from evolve.errors import UserError
+from evolve.procs import start_ticks
 
 OWNER = "evolve.owner"
 """Label: the pid of the engine process that made the container."""
@@ -102,19 +103,10 @@ def image_path(client: docker.DockerClient, image: str) -> str:
     return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _start_ticks(pid: int) -> str:
-    """A process's start time in clock ticks after boot ('' if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return ""
-
-
 def owner_labels() -> dict[str, str]:
     """The labels that name this engine process as a container's owner."""
     pid = os.getpid()
-    return {OWNER: str(pid), OWNER_START: _start_ticks(pid), OWNER_HOST: socket.gethostname()}
+    return {OWNER: str(pid), OWNER_START: start_ticks(pid), OWNER_HOST: socket.gethostname()}
 
 
 def _orphaned(labels: dict[str, str]) -> bool:
@@ -124,7 +116,7 @@ def _orphaned(labels: dict[str, str]) -> bool:
         pid = int(labels.get(OWNER, ""))
     except ValueError:
         return True
-    return _start_ticks(pid) != labels.get(OWNER_START)
+    return start_ticks(pid) != labels.get(OWNER_START)
 
 
 def reap_orphans(client: docker.DockerClient) -> list[str]:

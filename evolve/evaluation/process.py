@@ -12,11 +12,9 @@ Never threads for untrusted code.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,7 @@ from evolve.evaluation.backend import (
 )
 from evolve.evaluation.jail import Jail, PidsCgroup, detect, python_paths
 from evolve.problem import EvaluatorTarget
+from evolve.procs import kill_group
 from evolve.resources import harness_path
 
 
@@ -155,9 +154,3 @@ class ProcessBackend:
             for fd in unclosed:  # each exactly once: a number closed twice may be reused
                 os.close(fd)
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def kill_group(pgid: int) -> None:
-    """SIGKILL a whole process group, if anything of it is left."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
-        os.killpg(pgid, signal.SIGKILL)

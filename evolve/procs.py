@@ -1,0 +1,74 @@
+"""Processes, as seen from /proc: how one ended, when one started, which are one's children,
+and killing a process group. Standard library only: ``evolve.candidate`` uses it inside
+the sandbox, the engine's backends outside it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+
+def _stat_fields(pid: int | str) -> list[bytes]:
+    """The fields of /proc/PID/stat after the command name (raises OSError, IndexError)."""
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        return fh.read().rsplit(b")", 1)[1].split()
+
+
+def start_ticks(pid: int | str = "self") -> str:
+    """A process's start time in clock ticks after boot ('' if it is gone)."""
+    try:
+        return _stat_fields(pid)[19].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def age() -> float:
+    """Seconds since this process started (from /proc; 0 where that cannot be read)."""
+    try:
+        ticks = int(start_ticks())
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def describe_exit(code: int | None) -> str:
+    """How a process ended, in words (negative codes are signals)."""
+    if code is None:
+        return "ended"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (memory limit?)" if name in ("SIGKILL", "SIGSEGV") else ""
+        hint = " (CPU time limit)" if name == "SIGXCPU" else hint
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code}"
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL a whole process group, if anything of it is left."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def children() -> set[int]:
+    """Processes whose parent is this one (read from /proc; empty where there is none)."""
+    me, found = os.getpid(), set()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _stat_fields(entry)
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and int(fields[1]) == me:
+            found.add(int(entry))
+    return found

@@ -33,7 +33,10 @@ def main() -> None:
             db = folder / f"seed{seed}.db"
             db.unlink(missing_ok=True)
             started = time.monotonic()
+            # The CLI of the interpreter running this script, not whatever `evolve` is on PATH.
             cmd = [
+                sys.executable,
+                "-m",
                 "evolve",
                 "run",
                 args.problem,

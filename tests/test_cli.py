@@ -15,8 +15,10 @@ from evolve.store.store import Store, resolve_db_url
 
 
 def evolve(*args: str, cwd: Path, env: dict[str, str] | None = None):
+    # `python -m evolve` with the interpreter running the tests: no `evolve` on PATH needed
+    # (an unactivated virtual environment has none) and never another install's script.
     return subprocess.run(
-        [sys.executable, "-m", "evolve.cli.main", *args],
+        [sys.executable, "-m", "evolve", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -52,6 +54,13 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], needle: str)
 def test_no_arguments_prints_help(tmp_path: Path) -> None:
     out = evolve(cwd=tmp_path)
     assert out.returncode == 0 and "run" in out.stdout and "best" in out.stdout
+
+
+def test_help_flag_lists_the_commands(tmp_path: Path) -> None:
+    out = evolve("--help", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    for command in ("run", "eval", "runs", "best", "problems"):
+        assert command in out.stdout
 
 
 def test_problems_lists_the_bundled_ones(tmp_path: Path) -> None:

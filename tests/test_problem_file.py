@@ -10,6 +10,7 @@ check the recorded results.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -290,11 +291,22 @@ def test_direction_is_case_insensitive(tmp_path: Path) -> None:
 
 
 def _evolve_cmd() -> list[str]:
-    beside = Path(sys.executable).with_name("evolve")
-    if beside.is_file():
-        return [str(beside)]
-    exe = shutil.which("evolve")
-    return [exe] if exe else [sys.executable, "-m", "evolve.cli.main"]
+    """The `evolve` console script installed with the package this interpreter imports.
+
+    Found through the distribution's RECORD, never through PATH: PATH may hold another
+    install's script, or none when the virtual environment running the tests is not
+    activated. Imported from a bare source tree (no installed script): `python -m evolve`.
+    """
+    try:
+        dist = importlib.metadata.distribution("evolve")
+    except importlib.metadata.PackageNotFoundError:
+        return [sys.executable, "-m", "evolve"]
+    for entry in dist.files or []:
+        if entry.name == "evolve" and entry.parent.name == "bin":
+            script = Path(dist.locate_file(entry)).resolve()
+            if os.access(script, os.X_OK):
+                return [str(script)]
+    return [sys.executable, "-m", "evolve"]
 
 
 _FORK_DRIVER = r"""

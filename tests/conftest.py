@@ -1,17 +1,22 @@
-"""Shared test fixtures: the docker engine, docker backends on a scratch problem, and
-checks from outside that nothing of an evaluation's containers is left.
+"""Shared test fixtures: the docker engine, docker backends on a scratch problem, checks
+from outside that nothing of an evaluation's containers is left, and what this machine has
+in NVIDIA GPUs (``gpu_host``), so that a GPU test asserts what must happen here.
 
 Docker tests never skip: a machine without an engine fails them, with the message to
-start one (CI, ``.ci/run``, starts dockerd and builds the image).
+start one (CI, ``.ci/run``, starts dockerd and builds the image). GPU tests never skip
+either: they run on machines with and without NVIDIA GPUs and expect, on each, what a user
+would get there (without a GPU or a GPU runtime: a clear error, never a run on the CPU).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -20,11 +25,55 @@ import pytest
 
 from evolve.config import DockerConfig, SandboxConfig
 from evolve.evaluation.docker_backend import DockerBackend
+from evolve.evaluation.docker_pool import gpu_support
 from evolve.evaluation.executor import Evaluation, SandboxExecutor, cascade
-from evolve.evaluation.gpus import GpuPool
+from evolve.evaluation.gpus import GpuPool, NvidiaGpu, nvidia_device_files, nvidia_smi_gpus
 from evolve.problem import EvaluatorTarget
 
 IMAGE = "evolve-sandbox:cpu"
+
+
+# --- NVIDIA GPUs on this machine ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GpuHost:
+    """This machine's NVIDIA GPUs, seen two ways that must agree: the driver's per-GPU
+    device files and ``nvidia-smi -L``."""
+
+    device_files: tuple[Path, ...]
+    gpus: tuple[NvidiaGpu, ...]
+
+    @property
+    def has_gpus(self) -> bool:
+        return bool(self.gpus)
+
+    def pool(self) -> GpuPool:
+        """The GPU pool an engine builds here (``GpuPool.detect`` without EVOLVE_GPUS)."""
+        return GpuPool([gpu.index for gpu in self.gpus])
+
+    def docker(self, client: docker.DockerClient) -> str:
+        """How the engine can give a container GPUs (empty: it cannot)."""
+        return gpu_support(client)
+
+
+@functools.cache
+def gpu_host() -> GpuHost:
+    """What this machine has; a failed test if the two views disagree (a driver half
+    installed: no test could say what should happen)."""
+    host = GpuHost(tuple(nvidia_device_files()), tuple(nvidia_smi_gpus()))
+    if bool(host.device_files) != bool(host.gpus):
+        pytest.fail(
+            f"NVIDIA device files {[str(p) for p in host.device_files]} but `nvidia-smi -L` "
+            f"lists {len(host.gpus)} GPU(s): fix the driver installation",
+            pytrace=False,
+        )
+    return host
+
+
+@pytest.fixture(scope="session", name="gpu_host")
+def gpu_host_fixture() -> GpuHost:
+    return gpu_host()
 
 
 def docker_or_fail() -> docker.DockerClient:
@@ -171,3 +220,16 @@ def evaluate_in(backend: DockerBackend, code: str, gpu_pool: GpuPool | None = No
 
 
 SCORE_1 = "def run():\n    return {'score': 1.0}\n"
+
+CUDA_PROBE = """
+from evolve import EvaluationResult
+from evolve.evaluation.cuda_probe import probe
+
+def run():
+    seen = probe()
+    return EvaluationResult(
+        metrics={"score": 1.0, "count": seen["count"], "bytes": seen["bytes_checked"]},
+        artifacts={"uuid": seen["uuid"], "visible": seen["visible"]},
+    )
+"""
+"""A candidate that really uses its first visible GPU (CUDA driver API) and says which."""

@@ -13,13 +13,22 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
 
 import docker
 import pytest
-from conftest import ROOT, SCORE_1, MakeBackend, assert_nothing_left, executor_on
+from conftest import (
+    CUDA_PROBE,
+    ROOT,
+    SCORE_1,
+    GpuHost,
+    MakeBackend,
+    assert_nothing_left,
+    executor_on,
+)
 from conftest import evaluate_in as evaluate
 
 from evolve.config import DockerConfig, SandboxConfig
@@ -107,28 +116,53 @@ def test_gpu_container_requests_exactly_its_devices(make_backend: MakeBackend) -
     assert "OPENAI_API_KEY" not in backend.exec_env([])
 
 
-def test_gpu_evaluation_without_nvidia_runtime_fails_clearly(
-    make_backend: MakeBackend, docker_client: docker.DockerClient
+def gpus_here(gpu_host: GpuHost, client: docker.DockerClient) -> tuple[list[int], bool]:
+    """The GPUs for a docker GPU test, and whether its evaluations can get them: this
+    machine's GPUs where it has them, else two GPUs that are not there (the engine must
+    refuse them)."""
+    if gpu_host.has_gpus:
+        return [gpu.index for gpu in gpu_host.gpus], bool(gpu_host.docker(client))
+    return [0, 1], False
+
+
+def test_gpu_evaluation_gets_exactly_its_gpu_or_a_clear_error(
+    make_backend: MakeBackend, docker_client: docker.DockerClient, gpu_host: GpuHost
 ) -> None:
-    assert "nvidia" not in docker_client.info().get("Runtimes", {}), "this machine has GPUs"
-    result = evaluate(make_backend(gpus=1), SCORE_1, GpuPool([0, 1]))
-    assert result.status is Status.ERROR
-    assert result.score is None
-    assert "GPU 0" in result.reason and "NVIDIA Container Toolkit" in result.reason
+    """With GPUs and the NVIDIA runtime: the container's only GPU is the leased one, and
+    the candidate's CUDA calls reach it. Without either: the reason, never a CPU run."""
+    backend = make_backend(gpus=1, memory_mb=4096)
+    if not (gpu_host.has_gpus and gpu_host.docker(docker_client)):
+        devices, _ = gpus_here(gpu_host, docker_client)
+        result = evaluate(backend, CUDA_PROBE, GpuPool(devices))
+        assert result.status is Status.ERROR
+        assert result.score is None
+        assert "GPU 0" in result.reason and "NVIDIA Container Toolkit" in result.reason
+        return
+    last = gpu_host.gpus[-1]  # not GPU 0 by default: the lease must be what picks it
+    result = evaluate(backend, CUDA_PROBE, GpuPool([last.index]))
+    assert result.status is Status.OK, (result.reason, result.artifacts)
+    assert result.metrics["count"] == 1.0  # the container's only GPU
+    assert result.artifacts["evaluator:visible"] == "0"
+    assert result.artifacts["evaluator:uuid"] == last.uuid
+    assert result.metrics["bytes"] > 0
 
 
 def test_concurrent_gpu_evaluations_get_disjoint_devices(
-    make_backend: MakeBackend, docker_client: docker.DockerClient
+    make_backend: MakeBackend, docker_client: docker.DockerClient, gpu_host: GpuHost
 ) -> None:
     since = time.time()
     backend = make_backend(gpus=1)
-    executor = executor_on(backend, GpuPool([0, 1]))
+    gpus, served = gpus_here(gpu_host, docker_client)
+    executor = executor_on(backend, GpuPool(gpus))
 
     async def main() -> list[Evaluation]:
         return await asyncio.gather(*(executor.evaluate(SCORE_1) for _ in range(6)))
 
     results = asyncio.run(main())
-    assert all(r.status is Status.ERROR and "GPU" in r.reason for r in results)
+    if served:
+        assert all(r.status is Status.OK for r in results), [r.reason for r in results]
+    else:
+        assert all(r.status is Status.ERROR and "GPU" in r.reason for r in results)
     events = docker_client.events(
         since=int(since) - 1,
         until=int(time.time()) + 1,
@@ -143,7 +177,7 @@ def test_concurrent_gpu_evaluations_get_disjoint_devices(
         devices = event["Actor"]["Attributes"].get("evolve.devices", "")
         if event["Action"] == "create":
             creates += 1
-            assert devices in ("0", "1"), devices
+            assert devices in {str(g) for g in gpus}, devices
             assert devices not in alive.values(), f"GPU {devices} given to two containers"
             alive[event["id"]] = devices
         elif event["Action"] == "destroy":
@@ -307,7 +341,17 @@ def test_evolve_eval_on_docker(tmp_path: Path, docker_client: object) -> None:
     """The CLI end to end: a bundled problem scored in a container; a bad image is exit 2."""
     program = ROOT / "problems" / "function_minimization" / "initial_program.py"
     ok = subprocess.run(
-        ["evolve", "eval", "function_minimization", str(program), "--sandbox", "docker", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "evolve",
+            "eval",
+            "function_minimization",
+            str(program),
+            "--sandbox",
+            "docker",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -325,7 +369,7 @@ def test_evolve_eval_on_docker(tmp_path: Path, docker_client: object) -> None:
     with open(folder / "problem.toml", "a", encoding="utf-8") as fh:
         fh.write('\n[sandbox.docker]\nimage = "evolve-no-such:image"\n')
     bad = subprocess.run(
-        ["evolve", "eval", str(folder), str(program), "--sandbox", "docker"],
+        [sys.executable, "-m", "evolve", "eval", str(folder), str(program), "--sandbox", "docker"],
         capture_output=True,
         text=True,
         timeout=120,

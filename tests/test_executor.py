@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import CUDA_PROBE, GpuHost
 
 from evolve.config import DockerConfig, SandboxConfig
 from evolve.evaluation.backend import RawOutcome
@@ -425,7 +426,7 @@ def test_memory_limit(make_executor: MakeExecutor) -> None:
     )
     assert result.status is Status.ERROR
     assert result.score is None
-    assert "MemoryError" in result.reason or "SIGKILL" in result.reason
+    assert result.reason == "out of memory (limit 256 MB)"
     # evolve itself is fine: the next evaluation works
     again = evaluate(make_executor(memory_mb=256), "def run():\n    return {'score': 1}\n")
     assert again.status is Status.OK, again.reason
@@ -797,6 +798,49 @@ def test_gpu_lease_is_visible_to_candidate(make_executor: MakeExecutor) -> None:
     result = evaluate(executor, ENV_PROBE)
     assert result.status is Status.OK, result.reason
     assert result.artifacts["evaluator:cuda"] == repr("3")
+    assert "PCI_BUS_ID" in result.artifacts["evaluator:values"].splitlines()  # nvidia-smi's order
+
+
+@PROCESS_ONLY
+def test_gpu_evaluation_reaches_exactly_its_leased_gpu(
+    make_executor: MakeExecutor, gpu_host: GpuHost
+) -> None:
+    """With GPUs here: the candidate's CUDA calls reach the GPU leased to it, and no other.
+    Without: the pool is empty and the evaluation fails with the reason, never on the CPU."""
+    if not gpu_host.has_gpus:
+        executor = make_executor(gpus=1, gpu_pool=gpu_host.pool(), memory_mb=4096)
+        result = evaluate(executor, CUDA_PROBE)
+        assert result.status is Status.ERROR and result.score is None
+        assert "asks for 1 GPU(s) per evaluation but 0 are visible" in result.reason
+        return
+    last = gpu_host.gpus[-1]  # not GPU 0 by default: the lease must be what picks it
+    executor = make_executor(gpus=1, gpu_pool=GpuPool([last.index]), memory_mb=4096)
+    result = evaluate(executor, CUDA_PROBE)
+    assert result.status is Status.OK, (result.reason, result.artifacts)
+    assert result.metrics["count"] == 1.0
+    assert result.metrics["bytes"] > 0
+    assert result.artifacts["evaluator:visible"] == str(last.index)
+    assert result.artifacts["evaluator:uuid"] == last.uuid
+
+
+def test_gpu_device_files_are_this_machines(gpu_host: GpuHost) -> None:
+    """What the bubblewrap jail binds for a GPU evaluation: everything libcuda opens
+    (nvidiactl, nvidia-uvm, the GPUs' files), or, without GPUs, nothing of NVIDIA's."""
+    from evolve.evaluation import jail
+
+    nvidia = [p for p in jail.gpu_device_files() if p.name.startswith("nvidia")]
+    if not gpu_host.has_gpus:
+        assert nvidia == []
+        return
+    names = {p.name for p in nvidia}
+    assert "nvidiactl" in names
+    assert set(gpu_host.device_files) <= set(nvidia)
+    if Path("/dev/nvidia-uvm").exists():
+        assert "nvidia-uvm" in names
+    cmd = jail.Jail("bwrap").wrap(["python"], Path("/tmp/x"), network=False, gpus=True)
+    for device in nvidia:
+        i = cmd.index(str(device))
+        assert cmd[i - 1] == "--dev-bind" and cmd[i + 1] == str(device)
 
 
 # --- what a candidate can see (the bubblewrap jail; .ci/run installs bubblewrap) ------------
@@ -903,9 +947,10 @@ def test_gpu_evaluations_get_the_device_files(monkeypatch: pytest.MonkeyPatch) -
 
 @PROCESS_ONLY
 def test_fork_bomb_is_contained(make_executor: MakeExecutor) -> None:
-    from evolve.evaluation.jail import _pids_root
+    from evolve.evaluation.jail import cgroups
 
-    assert _pids_root() is not None, "no writable pids cgroup here"
+    pids = cgroups().pids
+    assert pids is not None, "no writable pids cgroup here"
     result, elapsed = timed(
         make_executor(timeout=5.0, max_processes=64),
         """
@@ -927,7 +972,7 @@ def test_fork_bomb_is_contained(make_executor: MakeExecutor) -> None:
     assert result.status is Status.OK, result.reason
     assert 0 < result.score < 64  # stopped by the limit, not by the machine
     assert elapsed < 5.0
-    leftovers = list(Path("/sys/fs/cgroup/pids").glob(f"evolve-{os.getpid()}-*"))
+    leftovers = list(pids.path.glob(f"evolve-{os.getpid()}-*"))
     assert not leftovers, "the evaluation's cgroup was not removed"
 
 

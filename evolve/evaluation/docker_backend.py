@@ -4,8 +4,9 @@ The container (``docker_pool.Containers``) has no network (unless ``sandbox.netw
 read-only root, one tmpfs (``/scratch``, the only writable place), memory, CPU and
 process limits, no capabilities, ``no-new-privileges``, an unprivileged user, and, for a
 GPU problem, a device request for exactly the GPUs the executor leased. The harness
-(``sandbox/harness.py``), the ``evolve`` package and the problem's folder are mounted
-read-only. The harness runs by ``docker exec``: the spec and the program arrive on its
+(``sandbox/harness.py``), the ``evolve`` package, the problem's folder and, for an
+evaluator plugin installed by entry point, the plugin's own code and metadata
+(``plugin_code``) are mounted read-only. The harness runs by ``docker exec``: the spec and the program arrive on its
 stdin; its result comes back on its own stdout, which nothing the evaluation starts can
 write to (see the harness's ``result_fd: "stdout"``), framed together with the
 evaluation's stdout; stderr is the exec's stderr. Output is capped as it streams in.
@@ -23,10 +24,12 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import importlib.util
 import json
 import socket
 import weakref
 from collections.abc import Sequence
+from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ from docker.types import Mount
 
 import evolve
 from evolve.config import SandboxConfig
+from evolve.errors import UserError
 from evolve.evaluation.backend import (
     RESULT_CAP,
     Call,
@@ -62,7 +66,9 @@ from evolve.resources import harness_path
 
 HARNESS = "/evolve/harness.py"
 LIB = "/evolve/lib"
-"""Holds the ``evolve`` package (mounted from the engine's), on the harness's import path."""
+"""The harness's import path: the ``evolve`` package (mounted from the engine's) and, for an
+evaluator plugin installed by entry point, its distribution's top-level packages and
+metadata (mounted from wherever the engine imports them)."""
 PROBLEM = "/evolve/problem"
 """The evaluator's folder."""
 FILES = "/evolve/files"
@@ -357,6 +363,11 @@ def container_view(
         Mount(HARNESS, str(harness_path()), type="bind", read_only=True),
         Mount(f"{LIB}/evolve", str(package), type="bind", read_only=True),
     ]
+    if evaluator.module is not None:
+        mounts += [
+            Mount(f"{LIB}/{name}", str(source), type="bind", read_only=True)
+            for name, source in plugin_code(evaluator.module).items()
+        ]
     folders: dict[Path, str] = {}
 
     def place(path: Path) -> str:
@@ -378,6 +389,46 @@ def container_view(
                 target = f"{there}/{path.relative_to(folder).as_posix()}"
                 mounts.append(Mount(target, "/dev/null", type="bind", read_only=True))
     return mounts, dataclasses.replace(evaluator, options=options), inside
+
+
+def plugin_code(module: str) -> dict[str, Path]:
+    """What the container needs to import an evaluator plugin's ``module``: each top-level
+    package or module of the distribution that provides it, and that distribution's
+    metadata folder (so ``importlib.metadata`` works for it inside), by the name each
+    takes on the import path. Not the rest of site-packages: the plugin's own dependencies
+    come from the image. A UserError if the module cannot be found here."""
+    top = module.partition(".")[0]
+    tops = packages_distributions()
+    owners = set(tops.get(top, ()))
+    names = {top} | {n for n, dists in tops.items() if owners & set(dists) and n.isidentifier()}
+    found: dict[str, Path] = {}
+    for name in sorted(names - {"evolve"}):  # evolve is mounted already
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            if name == top:
+                raise UserError(
+                    f"evaluator plugin module {module!r} cannot be imported here, so it "
+                    "cannot be mounted into the container"
+                )
+            continue
+        places = list(spec.submodule_search_locations or ())
+        if len(places) > 1:
+            raise UserError(
+                f"evaluator plugin package {name!r} is spread over {len(places)} folders "
+                f"({', '.join(places)}): the docker backend mounts one folder per package"
+            )
+        if places:
+            found[name] = Path(places[0]).resolve()
+        elif spec.origin and Path(spec.origin).is_file():
+            origin = Path(spec.origin).resolve()  # a module file (.py, or an extension)
+            found[origin.name] = origin
+    for name in sorted(owners):
+        dist = distribution(name)
+        for folder in {f.parts[0] for f in dist.files or () if f.parts[0].endswith(".dist-info")}:
+            path = Path(str(dist.locate_file(folder))).resolve()
+            if path.is_dir():
+                found[folder] = path
+    return found
 
 
 def _shut(pool: WarmPool, containers: Containers) -> None:

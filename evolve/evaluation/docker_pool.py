@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import shutil
 import socket
 import threading
 import uuid
@@ -101,6 +102,28 @@ def image_path(client: docker.DockerClient, image: str) -> str:
         if item.startswith("PATH="):
             return item[len("PATH=") :]
     return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def gpu_support(client: docker.DockerClient) -> str:
+    """How this engine can give a container NVIDIA GPUs, in a few words (empty: it cannot,
+    and a GPU evaluation fails with the reason): an ``nvidia`` runtime, the NVIDIA
+    Container Toolkit's hook (which the engine uses for a GPU device request), or CDI
+    devices it discovered."""
+    info = client.info()
+    found = []
+    if "nvidia" in (info.get("Runtimes") or {}):
+        found.append("nvidia runtime")
+    # The engine runs here (a local socket): it finds the hook on the same PATH.
+    if shutil.which("nvidia-container-runtime-hook"):
+        found.append("nvidia-container-runtime-hook")
+    cdi = [
+        d.get("ID", "")
+        for d in info.get("DiscoveredDevices") or ()
+        if str(d.get("ID", "")).startswith("nvidia.com/gpu")
+    ]
+    if cdi:
+        found.append("CDI " + ", ".join(cdi))
+    return "; ".join(found)
 
 
 def owner_labels() -> dict[str, str]:

@@ -72,3 +72,45 @@ def children() -> set[int]:
         if len(fields) > 1 and int(fields[1]) == me:
             found.add(int(entry))
     return found
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` in the process tree (one pass over /proc)."""
+    parents: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return set()
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            parents.setdefault(int(_stat_fields(entry)[1]), []).append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def resident_bytes(pid: int) -> int:
+    """The memory a process really holds, in bytes: its proportional set size (pages it
+    shares with others, after a fork say, counted once across them all), else its resident
+    set size; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

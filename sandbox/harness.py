@@ -22,6 +22,8 @@ Result objects::
     {"kind": "ok", "metrics": {...}, "artifacts": {...}}
     {"kind": "error", "error": "one line", "traceback": "..."}           # evaluation raised
     {"kind": "evaluator_error", "error": "one line", "traceback": "..."} # evaluator unusable
+
+(both with ``"exception"``: the name of the exception's type).
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ def _limit(kind: int, value: int) -> None:
 
 
 def apply_limits(limits: dict[str, int]) -> None:
+    # Address space: 0 where a cgroup bounds the whole evaluation's memory (and for GPU
+    # evaluations): that counts what is used, and RLIMIT_AS would only break runtimes that
+    # reserve more address space than they use (CUDA, JVMs, V8).
     if limits.get("memory_bytes"):
         _limit(resource.RLIMIT_AS, limits["memory_bytes"])
     if limits.get("cpu_seconds"):
@@ -144,6 +149,7 @@ def _error(kind: str, exc: BaseException) -> dict[str, Any]:
     tb = traceback.format_exc()
     return {
         "kind": kind,
+        "exception": type(exc).__name__,  # MemoryError reads as out of memory
         "error": (text[0] if text else type(exc).__name__)[:500],
         "traceback": tb[-8000:],
     }

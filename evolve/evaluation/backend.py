@@ -59,6 +59,9 @@ class RawOutcome:
     message: dict | None
     stdout: str = ""
     stderr: str = ""
+    out_of_memory: bool = False
+    """The backend killed the evaluation for going over its memory limit (or the kernel
+    did): whatever the message says, it is judged an error, out of memory."""
 
     @property
     def output(self) -> dict[str, str]:
@@ -94,7 +97,10 @@ def harness_spec(
 ) -> dict:
     """The JSON spec the harness reads: what to call, on which file, under which rlimits."""
     limits = {
-        "memory_bytes": sandbox.memory_mb * 1024 * 1024,
+        # A GPU evaluation gets no address-space limit: the CUDA driver reserves far more
+        # virtual memory than it uses (cuInit fails under RLIMIT_AS), so there the limit on
+        # memory is the container's or cgroup's, which count what is really used.
+        "memory_bytes": 0 if sandbox.gpus else sandbox.memory_mb * 1024 * 1024,
         "cpu_seconds": max(1, math.ceil(call.timeout * sandbox.cpus)) + 1,
         "file_bytes": 256 * 1024 * 1024,
         "open_files": 512,
@@ -126,6 +132,7 @@ def sandbox_env(sandbox: SandboxConfig, home: str, devices: list[int]) -> dict[s
         OPENBLAS_NUM_THREADS=threads,
         MKL_NUM_THREADS=threads,
         CUDA_VISIBLE_DEVICES=",".join(str(d) for d in devices),
+        CUDA_DEVICE_ORDER="PCI_BUS_ID",  # the GPU pool's numbers are nvidia-smi's: PCI order
     )
     return env
 

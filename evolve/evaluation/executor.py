@@ -98,7 +98,12 @@ class SandboxExecutor:
         async with self.gpu_pool.lease(self.sandbox.gpus) as devices:
             for number, stage in enumerate(self.stages, start=1):
                 outcome = await self.backend.run(code, stage.call, devices)
-                result = judge(outcome, self.primary_metric, time.monotonic() - started)
+                result = judge(
+                    outcome,
+                    self.primary_metric,
+                    time.monotonic() - started,
+                    memory_mb=self.sandbox.memory_mb,
+                )
                 metrics.update(result.metrics)
                 if number < last:  # earlier stages' output, kept apart from the last one's
                     artifacts.update({f"stage{number}:{k}": v for k, v in result.artifacts.items()})
@@ -185,10 +190,24 @@ def build_executor(
     )
 
 
-def judge(outcome: RawOutcome, primary: str, seconds: float) -> Evaluation:
-    """Decide the status and score of one harness run from its message and output."""
+def judge(
+    outcome: RawOutcome, primary: str, seconds: float, *, memory_mb: int | None = None
+) -> Evaluation:
+    """Decide the status and score of one harness run from its message and output
+    (``memory_mb``: the evaluation's memory limit, for the reason when it went over)."""
     raw, output = outcome.message, outcome.output
     artifacts = {k: v for k, v in output.items() if v}
+    # Over the limit: killed by the kernel or the backend's watcher, or a MemoryError where a
+    # per-process address-space limit refused an allocation first.
+    if outcome.out_of_memory or (
+        raw is not None and raw.get("kind") == "error" and raw.get("exception") == "MemoryError"
+    ):
+        if raw is not None and raw.get("traceback"):
+            artifacts["traceback"] = raw["traceback"]
+        limit = f" (limit {memory_mb} MB)" if memory_mb else ""
+        return Evaluation(
+            Status.ERROR, None, artifacts=artifacts, reason=f"out of memory{limit}", seconds=seconds
+        )
     if raw is None or raw.get("kind") == "no_result":
         reason = (raw or {}).get("error", "the evaluation produced no result")
         return Evaluation(Status.ERROR, None, artifacts=artifacts, reason=reason, seconds=seconds)

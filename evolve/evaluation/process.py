@@ -3,9 +3,15 @@
 It starts ``python -I -S sandbox/harness.py`` in its own session and process group, in a
 private temporary directory, with an allow-listed environment (no API keys), inside the
 strongest namespace jail the machine allows (``evolve.evaluation.jail``: bubblewrap, else
-``unshare --net``) and a pids cgroup of its own. The harness applies rlimits (memory, CPU
-time, file size, open files) to itself before any evaluator code runs. On timeout, and
-after every evaluation, the process group and every process of the cgroup are killed.
+``unshare --net``) and a cgroup of its own that bounds the whole evaluation, every process
+the candidate starts counted together: ``sandbox.max_processes`` processes and
+``sandbox.memory_mb`` of memory, no swap. Where the kernel cannot hold a cgroup to a memory
+limit, a watcher adds up the evaluation's resident memory every 50 ms instead, and the
+harness keeps RLIMIT_AS on each process (with a cgroup limit that rlimit only breaks
+runtimes that reserve address space: CUDA, JVMs, V8). An evaluation over its memory
+limit is killed whole and reported as out of memory. The harness applies its other rlimits
+(CPU time, file size, open files) to itself before any evaluator code runs. On timeout,
+and after every evaluation, the process group and every process of the cgroup are killed.
 Never threads for untrusted code.
 """
 
@@ -31,7 +37,15 @@ from evolve.evaluation.backend import (
     program_name,
     sandbox_env,
 )
-from evolve.evaluation.jail import Jail, PidsCgroup, detect, python_paths
+from evolve.evaluation.jail import (
+    WATCH_SECONDS,
+    Cgroups,
+    EvaluationCgroup,
+    Jail,
+    detect,
+    python_paths,
+)
+from evolve.evaluation.jail import cgroups as detect_cgroups
 from evolve.problem import EvaluatorTarget
 from evolve.procs import kill_group
 from evolve.resources import harness_path
@@ -49,14 +63,17 @@ class ProcessBackend:
         language: str = "python",
         hidden: tuple[Path, ...] = (),
         jail: Jail | None = None,
+        cgroups: Cgroups | None = None,
     ) -> None:
         """``hidden``: files a candidate must not read even where it can see their folder
-        (the run database)."""
+        (the run database). ``jail`` and ``cgroups``: what to use instead of the strongest
+        this machine allows."""
         self.evaluator = evaluator
         self.sandbox = sandbox
         self.language = language
         self.jail = jail or detect()
-        self.lost = self.jail.lost
+        self.cgroups = cgroups if cgroups is not None else detect_cgroups()
+        self.lost = "; ".join(filter(None, (self.jail.lost, self.cgroups.lost)))
         self.hidden = tuple(hidden)
         readable = [*python_paths(), harness_path().parent]
         if evaluator.path is not None:
@@ -75,7 +92,9 @@ class ProcessBackend:
         unclosed = {fd for pair in pipes for fd in pair}
         proc = None
         readers: list[asyncio.Task[None]] = []
-        group = PidsCgroup.create(self.sandbox.max_processes)
+        watchers: list[asyncio.Task[object]] = []
+        limit = self.sandbox.memory_mb * 1024 * 1024
+        group = self.cgroups.create(self.sandbox.max_processes, limit)
         try:
             program = workdir / program_name(self.language)
             program.write_text(code, encoding="utf-8")
@@ -87,6 +106,10 @@ class ProcessBackend:
                 evaluator_path=str(self.evaluator.path) if self.evaluator.path else None,
                 result_fd=pipes[2][1],
             )
+            if group.memory_limited:
+                # The kernel bounds the whole evaluation by what it really uses: an address
+                # space limit on top only breaks what reserves more than it uses.
+                spec["limits"]["memory_bytes"] = 0
             spec_file = workdir / ".evolve-spec.json"
             spec_file.write_text(json.dumps(spec), encoding="utf-8")
             # -I: no user site, no PYTHON* variables; -S: no site hooks (.pth code) at startup,
@@ -99,8 +122,7 @@ class ProcessBackend:
                 hidden=self.hidden,
                 gpus=bool(devices),
             )
-            if group is not None:
-                cmd = group.wrap(cmd)
+            cmd = group.wrap(cmd)
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
                 cwd=workdir,
@@ -120,12 +142,20 @@ class ProcessBackend:
                 asyncio.create_task(sink.drain_fd(read_end))
                 for sink, (read_end, _) in zip((out, err, res), pipes, strict=True)
             ]
-            timed_out = False
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=call.timeout)
-            except TimeoutError:
-                timed_out = True
+            ended = asyncio.create_task(proc.wait())
+            watcher = asyncio.create_task(watch_memory(group, proc.pid))
+            watchers = [ended, watcher]
+            done, _ = await asyncio.wait(
+                (ended, watcher), timeout=call.timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            watcher.cancel()
+            timed_out = not done
             kill_group(proc.pid)  # whatever the candidate left running
+            # Over its memory limit, the evaluation dies whole: a kernel OOM kill takes one
+            # process, and the rest must not go on (or report) without it.
+            out_of_memory = watcher in done or group.oom_kills() > 0
+            if out_of_memory:
+                group.kill_all()
             await proc.wait()
             _, pending = await asyncio.wait(readers, timeout=2.0)
             if pending:  # a process that left the group still holds a pipe open
@@ -133,24 +163,35 @@ class ProcessBackend:
                     "[a process that escaped the evaluation's process group kept its "
                     "output open; output cut here]"
                 )
-            if timed_out:
+            if out_of_memory:
+                err.note(
+                    f"[the evaluation went over its memory limit ({self.sandbox.memory_mb} MB) "
+                    "and was killed]"
+                )
+            elif timed_out:
                 return RawOutcome({"kind": "timeout"}, out.text(), err.text())
             returncode = proc.returncode
             if self.jail.kind == "bwrap" and returncode is not None and returncode > 128:
                 returncode = 128 - returncode  # bwrap reports death by signal N as 128 + N
             message = parse_result(bytes(res.data), returncode)
-            return RawOutcome(message, out.text(), err.text())
+            return RawOutcome(message, out.text(), err.text(), out_of_memory=out_of_memory)
         finally:
             if proc is not None:
                 kill_group(proc.pid)
-            if group is not None:
-                group.remove()  # every process it ever held, wherever it went
-                if proc is not None and proc.returncode is None:
-                    await proc.wait()
-            for task in readers:
+            group.remove()  # every process it ever held, wherever it went
+            if proc is not None and proc.returncode is None:
+                await proc.wait()
+            for task in (*readers, *watchers):
                 task.cancel()
-            if readers:
-                await asyncio.gather(*readers, return_exceptions=True)
+            if readers or watchers:
+                await asyncio.gather(*readers, *watchers, return_exceptions=True)
             for fd in unclosed:  # each exactly once: a number closed twice may be reused
                 os.close(fd)
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def watch_memory(group: EvaluationCgroup, root: int) -> None:
+    """Return once the evaluation (the process ``root`` and all it started) has gone over
+    its memory limit; never, if it stays under."""
+    while not await asyncio.to_thread(group.over_memory, root):
+        await asyncio.sleep(WATCH_SECONDS)

@@ -31,6 +31,14 @@ REQUEST = LLMRequest(
     seed=3,
 )
 
+# llama-cpp-python's server, with the model loaded as evolve loads it: no extra buffer
+# types, whose AMX path segfaults in the first decode on Intel CPUs that have AMX.
+SERVER = (
+    "import runpy; from evolve.llm.local_worker import disable_extra_buffer_types; "
+    "disable_extra_buffer_types(); "
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)"
+)
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -44,8 +52,8 @@ def llama_server() -> Iterator[str]:
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "llama_cpp.server",
+            "-c",
+            SERVER,
             "--model",
             str(model_path("gemma-3-270m")),
             "--host",

@@ -165,6 +165,7 @@ def run_command(
         try:
             return await controller.run()
         finally:
+            await ensemble.close()  # the embedded model's process
             await executor.close()  # warm containers and the like
 
     try:

@@ -204,6 +204,17 @@ def stop_sequences(prompt: CompletionPrompt) -> list[str]:
     return [f"\n{comment_prefix(prompt.language)} Version", "EVOLVE-BLOCK"]
 
 
+def stop_pattern(prompt: CompletionPrompt) -> str:
+    """A regular expression for where an answer stops being of use: the first line that
+    starts at column 0 ends a Python function (``region_from_completion`` cuts there), so
+    everything after it is tokens paid for nothing. '' for other languages."""
+    if prompt.parts is None:
+        return ""
+    # The answer continues the prompt: its first line starts a line only when the prompt
+    # ended with one.
+    return r"(?:\A|\n)(?=\S)" if prompt.text.endswith("\n") else r"\n(?=\S)"
+
+
 def region_from_completion(prompt: CompletionPrompt, completion: str, parent_region: str) -> str:
     """Turn the model's continuation into a new region; CompletionError when it cannot."""
     if prompt.parts is None:

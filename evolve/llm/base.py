@@ -24,6 +24,10 @@ class LLMRequest:
     max_tokens: int = 1024
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    stop_pattern: str = ""
+    """A regular expression that ends the answer where it first matches (the end of the
+    evolved function); clients that cannot apply it return longer answers, which the
+    caller cuts the same way."""
     key: tuple[int, int] | None = None
     """(iteration, call number): where this call sits in the run, for record and replay."""
 
@@ -57,6 +61,8 @@ class Fault(StrEnum):
     REFUSAL = "refusal"
     AUTH = "auth"
     BAD_REQUEST = "bad_request"
+    CRASHED = "crashed"
+    """The model's own process died (the embedded model: a native crash)."""
     OTHER = "other"
 
     @property
@@ -65,7 +71,15 @@ class Fault(StrEnum):
 
 
 _TRANSIENT = frozenset(
-    {Fault.RATE_LIMIT, Fault.SERVER, Fault.TIMEOUT, Fault.CONNECTION, Fault.MALFORMED, Fault.EMPTY}
+    {
+        Fault.RATE_LIMIT,
+        Fault.SERVER,
+        Fault.TIMEOUT,
+        Fault.CONNECTION,
+        Fault.MALFORMED,
+        Fault.EMPTY,
+        Fault.CRASHED,
+    }
 )
 
 
@@ -73,11 +87,18 @@ class LLMError(RuntimeError):
     """A call that failed; the run goes on (retry, another model, or an invalid candidate)."""
 
     def __init__(
-        self, message: str, fault: Fault = Fault.OTHER, retry_after: float | None = None
+        self,
+        message: str,
+        fault: Fault = Fault.OTHER,
+        retry_after: float | None = None,
+        stops_run: bool = False,
     ) -> None:
         super().__init__(message)
         self.fault = fault
         self.retry_after = retry_after
+        self.stops_run = stops_run
+        """The model cannot go on (it crashed again after a restart): the run stops cleanly,
+        to be resumed, rather than spend its iterations on a broken model."""
 
 
 class LLMClient(Protocol):

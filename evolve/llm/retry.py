@@ -25,12 +25,12 @@ class StopSearch(Exception):
 
     status = "interrupted"
 
+    attempts: tuple = ()
+    """The calls of the proposal that noticed, to be recorded."""
+
 
 class Outage(StopSearch):
     """Every model has failed for longer than ``llm.outage_seconds``."""
-
-    attempts: tuple = ()
-    """The calls of the proposal that noticed, to be recorded."""
 
 
 @dataclass(frozen=True)

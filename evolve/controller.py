@@ -12,8 +12,9 @@ k - lag, where lag = max_in_flight + parallel (every iteration that can be runni
 seed and the same model answers give the same run. Resume rebuilds the archive from the Store and re-runs whatever iterations
 were in flight when the process stopped.
 
-Stops at the iteration budget, at the target score, or on Ctrl-C: the first finishes what
-is in flight, a second (or SIGTERM) abandons it. Nothing already evaluated is lost.
+Stops at the iteration budget, at the target score, when not even one more call fits in
+``--budget-usd`` (``spending.py``), or on Ctrl-C: the first finishes what is in flight, a
+second (or SIGTERM) abandons it. Nothing already evaluated is lost.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Controller:
         self.executor = executor
         self.ensemble = ensemble
         self.proposer = Proposer(problem, sleep=sleep, models=[m.spec for m in ensemble.members])
-        self.budget = Budget(self.config.llm.budget_usd)
+        self.budget = Budget(self.config.llm.budget_usd, self.config.llm.attempts)
         self.feedback = Feedback(ensemble, problem.maximize)
         self._width = self.config.search.max_in_flight
         slots = self.config.sandbox.parallel or self._width
@@ -117,6 +118,8 @@ class Controller:
         for call in self.store.llm_calls(self.run_id):
             if call.program_id is not None:
                 self._calls.setdefault(call.iteration, []).append(call)
+            if not call.fault:  # what the model's answers cost, for the budget's estimates
+                self.budget.observe(call.model, call.prompt, call.tokens_in, call.tokens_out)
         self.budget.spent = self.store.spent(self.run_id)
         self._pending.update(stored)
         self._done = len(stored) - 1
@@ -144,22 +147,17 @@ class Controller:
         todo = self._todo
         try:
             while True:
+                # A started proposal whose first call the budget holds back waits in its
+                # slot (spending.py); once the budget is spent, none is started.
                 while (
                     todo
                     and not self._stop_reason
+                    and not self.budget.closed
                     and len(self._proposing) < self._width
                     and todo[0] in self._draws
                 ):
-                    if self.budget.exhausted():
-                        self._stop(
-                            f"budget of ${self.budget.limit:g} reached (spent "
-                            f"${self.budget.spent:.4f}, ${self.budget.committed:.4f} in flight)",
-                            "completed",
-                        )
-                        break
                     k = todo.pop(0)
                     draw = self._draws.pop(k)
-                    self.budget.commit(k, draw.member)
                     self._claim_done[k] = asyncio.Event()
                     self._proposing.add(k)
                     self._in_flight[k] = asyncio.create_task(
@@ -303,7 +301,6 @@ class Controller:
             return await self._propose_and_evaluate(k, draw)
         finally:
             self._claim_done[k].set()
-            self.budget.release(k)
 
     async def _propose_and_evaluate(self, k: int, draw: _Draw) -> Program:
         started = time.monotonic()
@@ -315,9 +312,7 @@ class Controller:
             # Keep the calls (they happened, and may have cost money), unattached: the
             # iteration itself is redone on resume.
             attempts = getattr(exc, "attempts", ())
-            lost = calls_of(self.run_id, k, None, attempts)
-            self.store.add_llm_calls(lost)
-            self.budget.settle(k, draw.member.spec, sum(c.cost for c in lost))
+            self.store.add_llm_calls(calls_of(self.run_id, k, None, attempts))
             raise
         calls = calls_of(self.run_id, k, program_id, proposal.attempts)
         waited = proposal.waited
@@ -383,7 +378,6 @@ class Controller:
         engine_s = max(0.0, time.monotonic() - started - llm_s - eval_s - waited)
         program = replace(program, timings=Timings(llm_s, eval_s, engine_s, waited))
         self.store.add_program(program, calls)
-        self.budget.settle(k, draw.member.spec, proposal.cost)
         self._calls[k] = calls
         return program
 
@@ -417,6 +411,7 @@ class Controller:
             seen = self._first_seen.get(digest)
             return seen[1] if seen is not None and seen[0] <= view else None
 
+        tab = self.budget.tab(k)
         try:
             return await self.proposer.propose(
                 draw.parent,
@@ -427,8 +422,10 @@ class Controller:
                 fallbacks=draw.fallbacks,
                 iteration=k,
                 ancestors=self._ancestry(draw.parent),
+                tab=tab,
             )
         finally:
+            tab.close()
             self._proposing.discard(k)
             self._wake.set()
 

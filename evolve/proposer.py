@@ -23,15 +23,17 @@ from evolve.code.versions import (
     body_prefix,
     build_prompt,
     region_from_completion,
+    stop_pattern,
     stop_sequences,
 )
 from evolve.config import MutationStyle
 from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, shown_prompt
 from evolve.llm.ensemble import Member
-from evolve.llm.retry import Health, RetryPolicy, Sleep, real_sleep
+from evolve.llm.retry import Health, RetryPolicy, Sleep, StopSearch, real_sleep
 from evolve.problem import Problem
 from evolve.program import LLMCall, Program, code_hash
 from evolve.prompts import chat_prompt, extract_code_block
+from evolve.spending import Tab
 
 DEFAULT_HINTS = (
     ".",
@@ -154,13 +156,16 @@ class Proposer:
         fallbacks: Sequence[Member] = (),
         iteration: int = 0,
         ancestors: Sequence[Program] = (),
+        tab: Tab | None = None,
     ) -> Proposal:
         """Ask ``member`` for a child of ``parent``. A call that keeps failing moves on to the
         next of ``fallbacks``; an unusable answer is asked again (``llm.attempts`` answers
         in all). ``known(code_hash)`` names a program of the run that already has that code
         (such an answer is retried, like an unusable one). Raises ``Outage`` when every model
-        has been failing for too long."""
-        log = _CallLog(iteration)
+        has been failing for too long. ``tab`` accounts every call to the run's budget (which
+        may hold back the first, raising ``BudgetSpent``, and allow fewer answers)."""
+        log = _CallLog(iteration, tab)
+        attempts = self.problem.config.llm.attempts
         slept = [0.0]
         members = [member, *fallbacks]
         current = 0
@@ -169,7 +174,7 @@ class Proposer:
         duplicate_of: str | None = None
         repeated: str | None = None
         transient = False  # whether a model of this round failed in a way that may pass
-        while answers < self.problem.config.llm.attempts:
+        while answers < (tab.allowed if tab is not None else attempts):
             if current >= len(members):
                 if not transient:
                     break  # every model failed for good (refusal, bad request, no key)
@@ -187,7 +192,9 @@ class Proposer:
             m = members[current]
             seed = rng.randrange(2**31 - 1)
             temperature = m.draw_temperature(rng)
-            prompt, system, stop, finish = self._prompt(parent, inspirations, m, rng, ancestors)
+            prompt, system, stop, pattern, finish = self._prompt(
+                parent, inspirations, m, rng, ancestors
+            )
             request = LLMRequest(
                 prompt=prompt,
                 system=system,
@@ -195,6 +202,7 @@ class Proposer:
                 max_tokens=m.max_tokens,
                 seed=seed,
                 stop=stop,
+                stop_pattern=pattern,
             )
             response = await self._call(m, request, log, slept)
             if response is None:
@@ -212,6 +220,8 @@ class Proposer:
             log.mark_unusable(reason)
         if current >= len(members):
             reason = f"every model failed: {log.attempts[-1].error}"
+        elif answers < attempts:
+            reason += " (the budget left room for no further answer)"
         # ``duplicate_of`` describes the last answer: a repeat (then the code is that repeat)
         # or unusable (then there is no code).
         code = repeated if duplicate_of is not None else None
@@ -227,6 +237,8 @@ class Proposer:
         shown = shown_prompt(request)
         for retry in range(self.policy.retries + 1):
             keyed = replace(request, key=(log.iteration, len(log.attempts)))
+            if log.tab is not None:
+                await log.tab.call(member, shown)
             started = time.monotonic()
             try:
                 response = await member.client.complete(keyed)
@@ -244,6 +256,10 @@ class Proposer:
                     )
                 )
                 self.health.failure(exc, member.spec)
+                if exc.stops_run:
+                    stop = StopSearch(f"{member.spec}: {exc}")
+                    stop.attempts = tuple(log.attempts)
+                    raise stop from None
                 if self.health.down():
                     outage = self.health.outage()
                     outage.attempts = tuple(log.attempts)
@@ -256,6 +272,9 @@ class Proposer:
                 slept[0] += time.monotonic() - started
                 continue
             self.health.success(member.spec)
+            cost = member.price.cost(response.tokens_in, response.tokens_out)
+            if log.tab is not None:
+                log.tab.answered(member, shown, response.tokens_in, response.tokens_out, cost)
             # Wall time, queueing for the model included: that is time spent on the LLM.
             log.add(
                 Attempt(
@@ -267,7 +286,7 @@ class Proposer:
                     response.tokens_out,
                     time.monotonic() - started,
                     model=member.spec,
-                    cost=member.price.cost(response.tokens_in, response.tokens_out),
+                    cost=cost,
                 )
             )
             return response
@@ -310,7 +329,8 @@ class Proposer:
                 regions[index] = region
                 return self._check(parent, parent_blocks, parent_blocks.join(regions))
 
-            return prompt.text, "", tuple(stop_sequences(prompt)), finish
+            stops = tuple(stop_sequences(prompt))
+            return prompt.text, "", stops, stop_pattern(prompt), finish
         direction = problem.config.evaluator.direction.value
         system, user = chat_prompt(
             problem.config.prompt,
@@ -335,7 +355,7 @@ class Proposer:
                 return None, "the answer has no fenced code block"
             return self._check(parent, parent_blocks, code)
 
-        return user, system, (), finish_chat
+        return user, system, (), "", finish_chat
 
     def _older_regions(self, parent: Program, inspirations: list[Program], index: int) -> list[str]:
         """Regions of the inspirations, worst first, skipping copies of the parent's."""
@@ -369,10 +389,11 @@ class Proposer:
 
 
 class _CallLog:
-    """The calls of one proposal, numbered in order."""
+    """The calls of one proposal, numbered in order, and its account with the budget."""
 
-    def __init__(self, iteration: int) -> None:
+    def __init__(self, iteration: int, tab: Tab | None = None) -> None:
         self.iteration = iteration
+        self.tab = tab
         self.attempts: list[Attempt] = []
 
     def add(self, attempt: Attempt) -> None:

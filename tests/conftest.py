@@ -28,6 +28,7 @@ from evolve.evaluation.docker_backend import DockerBackend
 from evolve.evaluation.docker_pool import gpu_support
 from evolve.evaluation.executor import Evaluation, SandboxExecutor, cascade
 from evolve.evaluation.gpus import GpuPool, NvidiaGpu, nvidia_device_files, nvidia_smi_gpus
+from evolve.llm.local import LocalLlama
 from evolve.problem import EvaluatorTarget
 
 IMAGE = "evolve-sandbox:cpu"
@@ -92,6 +93,14 @@ def docker_or_fail() -> docker.DockerClient:
     except docker.errors.ImageNotFound:
         pytest.fail(f"no image {IMAGE}: build it with sandbox/build_image.sh", pytrace=False)
     return client
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_model_process_outlives_its_module() -> Iterator[None]:
+    """The embedded model's process is shared by the clients of a process; end it after
+    each test module, so that no module sees another's (or its memory)."""
+    yield
+    LocalLlama.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -29,9 +29,9 @@ import hashlib
 import json
 import os
 import re
-import signal
 import struct
 import sys
+import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -70,14 +70,21 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
 
 
 def _die_with_parent() -> None:
-    """Linux: SIGKILL this process when the engine dies, even by kill -9."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: the closed request pipe still ends the loop
-    if os.getppid() == 1:  # the parent is already gone
+    """End this process soon after the engine's, even after a kill -9: an idle worker sees
+    its request pipe close, and a busy one is stopped by this watch. (Not
+    PR_SET_PDEATHSIG: that fires when the *thread* that started the worker ends, and the
+    engine starts it from a pool thread.)"""
+    parent = os.getppid()
+    if parent == 1:  # already gone
         os._exit(0)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def disable_extra_buffer_types() -> None:

@@ -34,8 +34,9 @@ def age() -> float:
         return 0.0
 
 
-def describe_exit(code: int | None) -> str:
-    """How a process ended, in words (negative codes are signals)."""
+def describe_exit(code: int | None, limits: bool = True) -> str:
+    """How a process ended, in words (negative codes are signals). ``limits``: name the
+    sandbox limit a signal may mean (not for processes that run under none)."""
     if code is None:
         return "ended"
     if code < 0:
@@ -45,7 +46,7 @@ def describe_exit(code: int | None) -> str:
             name = f"signal {-code}"
         hint = " (memory limit?)" if name in ("SIGKILL", "SIGSEGV") else ""
         hint = " (CPU time limit)" if name == "SIGXCPU" else hint
-        return f"was killed by {name}{hint}"
+        return f"was killed by {name}{hint if limits else ''}"
     return f"exited with code {code}"
 
 

@@ -947,7 +947,7 @@ def test_gpu_evaluations_get_the_device_files(monkeypatch: pytest.MonkeyPatch) -
 
 @PROCESS_ONLY
 def test_fork_bomb_is_contained(make_executor: MakeExecutor) -> None:
-    from evolve.evaluation.jail import cgroups
+    from evolve.evaluation.cgroups import cgroups
 
     pids = cgroups().pids
     assert pids is not None, "no writable pids cgroup here"

@@ -29,9 +29,9 @@ from pathlib import Path
 import pytest
 
 from evolve.config import SandboxConfig
+from evolve.evaluation.cgroups import Cgroups, cgroups
 from evolve.evaluation.executor import Evaluation, SandboxExecutor, cascade
 from evolve.evaluation.gpus import GpuPool
-from evolve.evaluation.jail import Cgroups, cgroups
 from evolve.evaluation.process import ProcessBackend
 from evolve.evaluation.result import Status
 from evolve.problem import EvaluatorTarget

@@ -37,15 +37,9 @@ from evolve.evaluation.backend import (
     program_name,
     sandbox_env,
 )
-from evolve.evaluation.jail import (
-    WATCH_SECONDS,
-    Cgroups,
-    EvaluationCgroup,
-    Jail,
-    detect,
-    python_paths,
-)
-from evolve.evaluation.jail import cgroups as detect_cgroups
+from evolve.evaluation.cgroups import WATCH_SECONDS, Cgroups, EvaluationCgroup
+from evolve.evaluation.cgroups import cgroups as detect_cgroups
+from evolve.evaluation.jail import Jail, detect, python_paths
 from evolve.problem import EvaluatorTarget
 from evolve.procs import kill_group
 from evolve.resources import harness_path

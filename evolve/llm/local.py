@@ -16,7 +16,6 @@ import asyncio
 import atexit
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -170,13 +169,7 @@ class _Worker:
             if line.strip()
         ][-1:]
         said = f"; its last words: {tail[0][:300]}" if tail else ""
-        if code is not None and code < 0:
-            try:
-                how = f"was killed by {signal.Signals(-code).name}"
-            except ValueError:
-                how = f"was killed by signal {-code}"
-        else:
-            how = describe_exit(code)
+        how = describe_exit(code, limits=False)
         return f"the embedded model's process {how}{said}"
 
     def close(self) -> None:

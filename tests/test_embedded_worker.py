@@ -216,3 +216,18 @@ def test_cli_run_survives_a_segfaulting_model_and_resumes(tmp_path: Path) -> Non
     result = json.loads(resumed.stdout)
     assert result["status"] == "completed"
     assert result["candidates"] == 3
+
+
+def test_a_bad_thread_count_is_one_line_before_the_run(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "evolve", "run", "function_minimization", "--iterations", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "EVOLVE_LLM_THREADS": "lots"},
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: EVOLVE_LLM_THREADS='lots' is not a number of threads: set it to e.g. 2 or unset it"
+    ]

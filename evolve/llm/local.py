@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evolve.errors import UserError
 from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, ModelKind
 from evolve.llm.local_worker import read_message, write_message
 from evolve.procs import describe_exit
@@ -103,9 +104,9 @@ def model_threads() -> int:
         try:
             return max(1, int(value))
         except ValueError:
-            raise LLMError(
-                f"EVOLVE_LLM_THREADS={value!r} is not a number of threads: set it to e.g. 2",
-                Fault.BAD_REQUEST,
+            raise UserError(
+                f"EVOLVE_LLM_THREADS={value!r} is not a number of threads: set it to e.g. 2 "
+                "or unset it"
             ) from None
     return usable_cpus()
 
@@ -194,6 +195,7 @@ class LocalLlama:
         self.spec = spec
         self.name = spec.split("/", 1)[1]
         self.n_ctx = n_ctx
+        self.threads = model_threads()  # a bad EVOLVE_LLM_THREADS is an error before the run
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         return await asyncio.to_thread(self._complete, request)
@@ -208,7 +210,7 @@ class LocalLlama:
             try:
                 worker = self._workers.get(key)
                 if worker is None:
-                    worker = _Worker(model_path(self.name), self.n_ctx, model_threads())
+                    worker = _Worker(model_path(self.name), self.n_ctx, self.threads)
                     self._workers[key] = worker
                 answer = worker.ask(
                     {

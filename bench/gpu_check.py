@@ -50,10 +50,10 @@ try:
 except ImportError:  # run from a checkout that is not installed
     sys.path.insert(0, str(ROOT))
 
+from evolve.core.status import Verdict  # noqa: E402
 from evolve.errors import UserError  # noqa: E402
 from evolve.evaluation.executor import Evaluation, SandboxExecutor, build_executor  # noqa: E402
 from evolve.evaluation.gpus import GpuPool, NvidiaGpu, nvidia_device_files, nvidia_smi_gpus  # noqa: E402
-from evolve.evaluation.result import Status  # noqa: E402
 from evolve.problem import load_problem  # noqa: E402
 
 NO_GPU = 0
@@ -183,7 +183,7 @@ def check_backend(
     used: list[tuple[float, float, str]] = []
     for k, result in enumerate(results):
         if not report.check(
-            result.status is Status.OK,
+            result.status is Verdict.OK,
             f"evaluation {k}: {result.status.value}"
             + (f" ({result.reason})" if result.reason else ""),
         ):
@@ -285,7 +285,7 @@ def check_docker(
             report.note("the engine has no NVIDIA runtime (no nvidia runtime, hook or CDI device)")
             result = asyncio.run(executor.evaluate(code))
             report.check(
-                result.status is Status.ERROR
+                result.status is Verdict.ERROR
                 and result.score is None
                 and "NVIDIA Container Toolkit" in result.reason,
                 f"a GPU evaluation fails with the reason, not on the CPU: {result.reason}",

@@ -115,11 +115,9 @@ def main() -> None:
         "mean_calls_in_flight": round(server.mean_in_flight(first, last), 2),
         "max_calls_in_flight": server.max_in_flight,
         "candidates_per_s": round((len(programs) - 1) / (ended - started), 2),
-        "mean_eval_s": round(
-            sum(p.timings.evaluation for p in programs[1:]) / len(programs[1:]), 3
-        ),
-        "mean_llm_s": round(sum(p.timings.llm for p in programs[1:]) / len(programs[1:]), 3),
-        "mean_engine_s": round(sum(p.timings.engine for p in programs[1:]) / len(programs[1:]), 3),
+        "mean_eval_s": round(sum(p.eval_seconds for p in programs[1:]) / len(programs[1:]), 3),
+        "mean_llm_s": round(sum(p.llm_seconds for p in programs[1:]) / len(programs[1:]), 3),
+        "mean_engine_s": round(sum(p.engine_seconds for p in programs[1:]) / len(programs[1:]), 3),
     }
     print(json.dumps(result))
 

@@ -30,10 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evolve.config import DockerConfig, SandboxConfig
+from evolve.core.status import Verdict
 from evolve.evaluation.executor import SandboxExecutor, cascade
 from evolve.evaluation.gpus import GpuPool
 from evolve.evaluation.process import ProcessBackend
-from evolve.evaluation.result import Status
 from evolve.problem import EvaluatorTarget
 
 EVALUATOR = """
@@ -91,7 +91,7 @@ def bare(folder: Path) -> Callable[[], None]:
 def sandboxed(executor: SandboxExecutor) -> Callable[[], None]:
     def once() -> None:
         result = asyncio.run(executor.evaluate(PROGRAM))
-        assert result.status is Status.OK, result.reason
+        assert result.status is Verdict.OK, result.reason
 
     return once
 

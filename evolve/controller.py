@@ -30,15 +30,15 @@ from dataclasses import dataclass, replace
 from evolve.archive.features import BUILTIN
 from evolve.archive.islands import IslandArchive
 from evolve.code.diff import unified_diff
+from evolve.core.records import Candidate, LLMCall, code_hash
+from evolve.core.status import CandidateStatus, Verdict
 from evolve.errors import UserError
 from evolve.evaluation.executor import Evaluation, Executor
-from evolve.evaluation.result import EVALUATED, Status
 from evolve.events import CandidateDone, Listener, RunFinished, RunStarted, Stopping
 from evolve.llm.ensemble import Ensemble, Member
 from evolve.llm.feedback import Feedback
 from evolve.llm.retry import Sleep, StopSearch, real_sleep
 from evolve.problem import Problem
-from evolve.program import LLMCall, Program, Timings, code_hash
 from evolve.proposer import Proposal, Proposer, calls_of
 from evolve.spending import Budget
 from evolve.store.store import Store
@@ -73,20 +73,20 @@ class Controller:
         self.run_id = run_id
         self.listener = listener or (lambda _event: None)
         self.archive = IslandArchive(self.config.features, self.config.search, problem.maximize)
-        self._pending: dict[int, Program] = {}
+        self._pending: dict[int, Candidate] = {}
         self._applied = -1
         self._done = 0
         self._claimed: dict[str, str] = {}
         self._first_seen: dict[str, tuple[int, str]] = {}
         self._iteration_of: dict[str, int] = {}
         """Program id -> iteration, for messages that must not depend on random ids."""
-        self._in_flight: dict[int, asyncio.Task[Program]] = {}
+        self._in_flight: dict[int, asyncio.Task[Candidate]] = {}
         self._stop_reason = ""
         self._abandon = False
         self._todo: list[int] = []
         self._draws: dict[int, _Draw] = {}
         self._stop_status = ""
-        self._programs: dict[str, Program] = {}
+        self._programs: dict[str, Candidate] = {}
         """Applied candidates by id: parents' scores and ancestry for prompts."""
         self._calls: dict[int, list[LLMCall]] = {}
         """LLM calls of candidates not yet applied (the bandit learns from them in order)."""
@@ -102,8 +102,10 @@ class Controller:
         stored[0] = initial
         if not initial.ok:
             self.store.set_run_status(self.run_id, "failed", initial.reason)
-            if initial.status is Status.EVALUATOR_ERROR:
-                raise UserError(f"{self._evaluator_name()}: the evaluator failed: {initial.reason}")
+            if initial.reason.startswith("evaluator failed: "):
+                raise UserError(
+                    f"{self._evaluator_name()}: the evaluator failed: {initial.reason.removeprefix('evaluator failed: ')}"
+                )
             raise UserError(
                 f"{self.problem.config.initial_program}: the initial program fails under the "
                 f"evaluator ({initial.status.value}): {initial.reason}"
@@ -199,7 +201,7 @@ class Controller:
         while self._applied + 1 in self._pending:
             self._applied += 1
             program = self._pending.pop(self._applied)
-            if program.status in EVALUATED:
+            if program.status.evaluated:
                 self._first_seen.setdefault(program.code_hash, (program.iteration, program.id))
             before = self.archive.best()
             self.archive.apply(program)
@@ -251,13 +253,13 @@ class Controller:
         fallbacks = self.ensemble.fallbacks(member, rng)
         return _Draw(island, parent, inspirations, member, tuple(fallbacks), rng)
 
-    def _learn(self, program: Program) -> None:
+    def _learn(self, program: Candidate) -> None:
         calls = self._calls.pop(program.iteration, [])
         self.feedback.observe(program, self._programs.get(program.parent_id or ""), calls)
 
-    def _ancestry(self, parent: Program) -> list[Program]:
+    def _ancestry(self, parent: Candidate) -> list[Candidate]:
         """The parent's ancestors, nearest first, as far as ``llm.ancestry`` asks."""
-        out: list[Program] = []
+        out: list[Candidate] = []
         node = self._programs.get(parent.parent_id or "")
         while node is not None and len(out) < self.config.llm.ancestry:
             out.append(node)
@@ -296,13 +298,13 @@ class Controller:
         return event
 
     # one iteration ------------------------------------------------------------------
-    async def _iteration(self, k: int, draw: _Draw) -> Program:
+    async def _iteration(self, k: int, draw: _Draw) -> Candidate:
         try:
             return await self._propose_and_evaluate(k, draw)
         finally:
             self._claim_done[k].set()
 
-    async def _propose_and_evaluate(self, k: int, draw: _Draw) -> Program:
+    async def _propose_and_evaluate(self, k: int, draw: _Draw) -> Candidate:
         started = time.monotonic()
         island, parent, inspirations = draw.island, draw.parent, draw.inspirations
         program_id = uuid.uuid4().hex
@@ -317,9 +319,13 @@ class Controller:
         calls = calls_of(self.run_id, k, program_id, proposal.attempts)
         waited = proposal.waited
         evaluation: Evaluation | None = None
-        status, reason, duplicate_of = Status.INVALID, proposal.reason, proposal.duplicate_of
+        status, reason, duplicate_of = (
+            CandidateStatus.INVALID,
+            proposal.reason,
+            proposal.duplicate_of,
+        )
         if duplicate_of is not None:
-            status = Status.DUPLICATE
+            status = CandidateStatus.DUPLICATE
             reason = f"same code as candidate #{self._iteration_of[duplicate_of]}"
         elif proposal.code is not None:
             # Twins among candidates in flight: the earlier iteration evaluates, the later
@@ -333,7 +339,7 @@ class Controller:
             digest = code_hash(proposal.code)
             duplicate_of = self._claimed.get(digest)
             if duplicate_of is not None:
-                status = Status.DUPLICATE
+                status = CandidateStatus.DUPLICATE
                 reason = f"same code as candidate #{self._iteration_of[duplicate_of]}"
             else:
                 self._claimed[digest] = program_id
@@ -343,14 +349,14 @@ class Controller:
                 async with self._eval_gate:
                     waited += time.monotonic() - waiting_since
                     evaluation = await self.executor.evaluate(proposal.code)
-                status, reason = evaluation.status, evaluation.reason
-                if status is Status.EVALUATOR_ERROR:
-                    status, reason = Status.ERROR, f"evaluator failed: {reason}"
+                status, reason = evaluation.status.candidate_status(), evaluation.reason
+                if evaluation.status is Verdict.EVALUATOR_ERROR:
+                    reason = f"evaluator failed: {reason}"
         self._claim_done[k].set()
         code = proposal.code if proposal.code is not None else parent.code
         llm_s = proposal.llm_seconds
         eval_s = evaluation.seconds if evaluation else 0.0
-        program = Program(
+        program = Candidate(
             id=program_id,
             run_id=self.run_id,
             iteration=k,
@@ -376,28 +382,38 @@ class Controller:
             stage=evaluation.stage if evaluation else 0,
         )
         engine_s = max(0.0, time.monotonic() - started - llm_s - eval_s - waited)
-        program = replace(program, timings=Timings(llm_s, eval_s, engine_s, waited))
+        program = replace(
+            program,
+            llm_seconds=llm_s,
+            eval_seconds=eval_s,
+            engine_seconds=engine_s,
+            wait_seconds=waited,
+        )
         self.store.add_program(program, calls)
         self._calls[k] = calls
         return program
 
-    async def _evaluate_initial(self) -> Program:
+    async def _evaluate_initial(self) -> Candidate:
         evaluation = await self.executor.evaluate(self.problem.initial_code)
-        program = Program(
+        program = Candidate(
             id=uuid.uuid4().hex,
             run_id=self.run_id,
             iteration=0,
             code=self.problem.initial_code,
             island=0,
             generation=0,
-            status=evaluation.status,
+            status=evaluation.status.candidate_status(),
             score=evaluation.score,
             metrics=evaluation.metrics,
             artifacts=evaluation.artifacts,
-            reason=evaluation.reason,
+            reason=(
+                f"evaluator failed: {evaluation.reason}"
+                if evaluation.status is Verdict.EVALUATOR_ERROR
+                else evaluation.reason
+            ),
             mutation="initial",
             stage=evaluation.stage,
-            timings=Timings(evaluation=evaluation.seconds),
+            eval_seconds=evaluation.seconds,
             created_at=time.time(),
         )
         self.store.add_program(program)
@@ -429,7 +445,7 @@ class Controller:
             self._proposing.discard(k)
             self._wake.set()
 
-    def _check_features(self, initial: Program) -> None:
+    def _check_features(self, initial: Candidate) -> None:
         """A MAP-Elites dimension must be a built-in descriptor or a metric the evaluator returns."""
         for feature in self.config.features:
             if feature.name not in BUILTIN and feature.name not in initial.metrics:
@@ -487,8 +503,8 @@ class _Draw:
     """What iteration k works from, drawn when the archive reached exactly the view k may see."""
 
     island: int
-    parent: Program
-    inspirations: list[Program]
+    parent: Candidate
+    inspirations: list[Candidate]
     member: Member
     fallbacks: tuple[Member, ...]
     rng: random.Random

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evolve.program import Program
+from evolve.core.records import Candidate
 
 
 @dataclass(frozen=True)
@@ -16,17 +16,17 @@ class RunStarted:
     total: int
     already_done: int
     models: tuple[str, ...]
-    initial: Program
+    initial: Candidate
 
 
 @dataclass(frozen=True)
 class CandidateDone:
     """A candidate was evaluated (or rejected) and committed to the Store."""
 
-    program: Program
+    program: Candidate
     done: int
     total: int
-    best: Program | None
+    best: Candidate | None
     new_best: bool
 
 
@@ -41,7 +41,7 @@ class RunFinished:
     run_id: str
     status: str
     message: str
-    best: Program | None
+    best: Candidate | None
     done: int
     spent: float = 0.0
     """USD spent on LLM calls by the whole run."""

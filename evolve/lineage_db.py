@@ -4,7 +4,7 @@ and LLM calls as plain objects, or, when pandas is installed, as DataFrames.
     import evolve
     db = evolve.open_db("evolve.db")
     run = db.runs()[-1]                      # RunSummary: .info, .best_score, .candidates
-    best = db.best(run.info.id)[0]           # Program: .code, .score, .metrics, .parent_id
+    best = db.best(run.info.id)[0]           # Candidate: .code, .score, .metrics, .parent_id
     chain = db.lineage(best.id)              # the initial program ... best
     df = db.programs_df(run.info.id)         # one row per candidate, one column per metric
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from evolve.program import LLMCall, Program
+from evolve.core.records import Candidate, LLMCall
 from evolve.store import stats
 from evolve.store.reader import Reader, RunSummary
 from evolve.store.store import RunInfo, resolve_db_url
@@ -60,17 +60,17 @@ class LineageDB:
         """A run by id or prefix; the latest one by default."""
         return self.reader.run(run)
 
-    def programs(self, run: str | None = None) -> list[Program]:
+    def programs(self, run: str | None = None) -> list[Candidate]:
         """Every candidate of a run (default: the latest), in iteration order."""
         return list(self.reader.programs(self.run(run).id))
 
-    def program(self, program_id: str) -> Program:
+    def program(self, program_id: str) -> Candidate:
         return self.reader.program(program_id)
 
-    def best(self, run: str | None = None, top: int = 1) -> list[Program]:
+    def best(self, run: str | None = None, top: int = 1) -> list[Candidate]:
         return self.reader.best(self.run(run).id, top)
 
-    def lineage(self, program_id: str) -> list[Program]:
+    def lineage(self, program_id: str) -> list[Candidate]:
         """The program and its ancestors, from the initial program to it."""
         full_id = self.reader.program(program_id).id
         return [self.reader.program(step["id"]) for step in self.reader.ancestry(full_id)]
@@ -124,8 +124,8 @@ class LineageDB:
                 "tokens_in": p.tokens_in,
                 "tokens_out": p.tokens_out,
                 "cost_usd": p.cost,
-                "llm_s": p.timings.llm,
-                "evaluation_s": p.timings.evaluation,
+                "llm_s": p.llm_seconds,
+                "evaluation_s": p.eval_seconds,
                 "created_at": p.created_at,
             }
             row.update({f"metric.{k}": v for k, v in p.metrics.items()})

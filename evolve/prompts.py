@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evolve.config import MutationStyle
+from evolve.core.records import Candidate
 from evolve.errors import UserError
-from evolve.program import Program
 
 MAX_ARTIFACT_CHARS = 1500
 MAX_INSPIRATIONS_CHARS = 12000
@@ -48,7 +48,7 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k} = {v!r}" for k, v in sorted(metrics.items())) or "(none)"
 
 
-def describe_outcome(p: Program, primary: str) -> str:
+def describe_outcome(p: Candidate, primary: str) -> str:
     if p.ok:
         return f"score ({primary}) = {p.score!r}; metrics: {format_metrics(p.metrics)}"
     return f"status {p.status.value}: {p.reason}"
@@ -125,7 +125,7 @@ class Templates:
 _BUILTIN = Path(__file__).parent / "templates"
 
 
-def describe_ancestry(parent: Program, ancestors: Sequence[Program], primary: str) -> str:
+def describe_ancestry(parent: Candidate, ancestors: Sequence[Candidate], primary: str) -> str:
     """What each step of the parent's lineage changed and what it did to the score,
     nearest first."""
     steps = []
@@ -150,13 +150,13 @@ def describe_ancestry(parent: Program, ancestors: Sequence[Program], primary: st
 
 def chat_prompt(
     task: str,
-    parent: Program,
-    inspirations: list[Program],
+    parent: Candidate,
+    inspirations: list[Candidate],
     style: MutationStyle,
     language: str,
     primary: str,
     direction: str,
-    ancestors: Sequence[Program] = (),
+    ancestors: Sequence[Candidate] = (),
     templates: Templates | None = None,
 ) -> tuple[str, str]:
     """(system, user) messages asking a chat model to improve ``parent``."""

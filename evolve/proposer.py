@@ -27,11 +27,11 @@ from evolve.code.versions import (
     stop_sequences,
 )
 from evolve.config import MutationStyle
+from evolve.core.records import Candidate, LLMCall, code_hash
 from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, shown_prompt
 from evolve.llm.ensemble import Member
 from evolve.llm.retry import Health, RetryPolicy, Sleep, StopSearch, real_sleep
 from evolve.problem import Problem
-from evolve.program import LLMCall, Program, code_hash
 from evolve.prompts import chat_prompt, extract_code_block
 from evolve.spending import Tab
 
@@ -148,14 +148,14 @@ class Proposer:
 
     async def propose(
         self,
-        parent: Program,
-        inspirations: list[Program],
+        parent: Candidate,
+        inspirations: list[Candidate],
         member: Member,
         rng: random.Random,
         known: Callable[[str], str | None] = lambda _hash: None,
         fallbacks: Sequence[Member] = (),
         iteration: int = 0,
-        ancestors: Sequence[Program] = (),
+        ancestors: Sequence[Candidate] = (),
         tab: Tab | None = None,
     ) -> Proposal:
         """Ask ``member`` for a child of ``parent``. A call that keeps failing moves on to the
@@ -294,11 +294,11 @@ class Proposer:
 
     def _prompt(
         self,
-        parent: Program,
-        inspirations: list[Program],
+        parent: Candidate,
+        inspirations: list[Candidate],
         member: Member,
         rng: random.Random,
-        ancestors: Sequence[Program] = (),
+        ancestors: Sequence[Candidate] = (),
     ):
         problem = self.problem
         language = problem.language
@@ -357,7 +357,9 @@ class Proposer:
 
         return user, system, (), "", finish_chat
 
-    def _older_regions(self, parent: Program, inspirations: list[Program], index: int) -> list[str]:
+    def _older_regions(
+        self, parent: Candidate, inspirations: list[Candidate], index: int
+    ) -> list[str]:
         """Regions of the inspirations, worst first, skipping copies of the parent's."""
         language = self.problem.language
         scored = [p for p in inspirations if p.ok]
@@ -370,7 +372,7 @@ class Proposer:
                 regions.append(region)
         return regions
 
-    def _check(self, parent: Program, parent_blocks: Blocks, code: str) -> tuple[str | None, str]:
+    def _check(self, parent: Candidate, parent_blocks: Blocks, code: str) -> tuple[str | None, str]:
         language = self.problem.language
         problem_text = check_preserved(parent_blocks, code, language)
         if problem_text:

@@ -13,8 +13,8 @@ from evolve.archive.features import Dimension
 from evolve.archive.islands import IslandArchive
 from evolve.archive.map_elites import Grid, better
 from evolve.config import FeatureConfig, SearchConfig
-from evolve.evaluation.result import Status
-from evolve.program import Program
+from evolve.core.records import Candidate
+from evolve.core.status import CandidateStatus
 
 X_FIXED = FeatureConfig(name="x", bins=10, min=0.0, max=10.0)
 
@@ -26,13 +26,13 @@ def prog(
     island: int = 0,
     x: float | None = None,
     code: str | None = None,
-    status: Status = Status.OK,
+    status: CandidateStatus = CandidateStatus.OK,
     generation: int | None = None,
-) -> Program:
+) -> Candidate:
     metrics: dict[str, float] = {} if score is None else {"score": score}
     if x is not None:
         metrics["x"] = x
-    return Program(
+    return Candidate(
         id=f"id{iteration:05d}",
         run_id="r",
         iteration=iteration,
@@ -59,13 +59,13 @@ def archive(
     )
 
 
-def ids(programs: list[Program]) -> list[str]:
+def ids(programs: list[Candidate]) -> list[str]:
     return [p.id for p in programs]
 
 
-def expected_grid(a: IslandArchive, island: int) -> dict[tuple[int, ...], Program]:
+def expected_grid(a: IslandArchive, island: int) -> dict[tuple[int, ...], Candidate]:
     """The best member per cell, by brute force (ties: the older program)."""
-    best: dict[tuple[int, ...], Program] = {}
+    best: dict[tuple[int, ...], Candidate] = {}
     for p in sorted(a.members[island].values(), key=lambda q: q.iteration):
         cell = a.cell_of(p)
         if cell not in best or better(p, best[cell], a.maximize):
@@ -89,7 +89,7 @@ def test_initial_program_seeds_every_island() -> None:
 
 def test_failed_initial_program_seeds_nothing() -> None:
     a = archive(islands=2)
-    a.apply(prog(0, None, status=Status.ERROR))
+    a.apply(prog(0, None, status=CandidateStatus.ERROR))
     assert a.size(0) == a.size(1) == 0
     assert a.best() is None
     with pytest.raises(RuntimeError, match="no valid program"):
@@ -112,9 +112,14 @@ def test_child_joins_only_its_island() -> None:
 
 @pytest.mark.parametrize(
     "status",
-    [Status.ERROR, Status.TIMEOUT, Status.INVALID, Status.DUPLICATE, Status.EVALUATOR_ERROR],
+    [
+        CandidateStatus.ERROR,
+        CandidateStatus.TIMEOUT,
+        CandidateStatus.INVALID,
+        CandidateStatus.DUPLICATE,
+    ],
 )
-def test_failed_programs_never_enter(status: Status) -> None:
+def test_failed_programs_never_enter(status: CandidateStatus) -> None:
     a = archive(islands=2)
     a.apply(prog(0, 1.0, x=5))
     a.apply(prog(1, 100.0, x=5, status=status))  # a stale score must not matter
@@ -249,7 +254,7 @@ def test_grid_is_best_per_cell(steps: list[tuple[int, float, int, bool]], maximi
     features = [FeatureConfig(name="x", bins=5), FeatureConfig(name="code_length", bins=3)]
     a = archive(features, maximize=maximize, islands=3, migration_interval=4, migration_rate=0.5)
     for it, (score, x, island, ok) in enumerate(steps):
-        status = Status.OK if ok or it == 0 else Status.ERROR
+        status = CandidateStatus.OK if ok or it == 0 else CandidateStatus.ERROR
         # distinct scores, so "best" never depends on arrival order
         a.apply(
             prog(
@@ -280,7 +285,7 @@ def test_migration_sends_top_elites_to_ring_neighbour() -> None:
     a.apply(prog(4, 5.0, island=1, x=4))
     before = [set(m) for m in a.members]
     assert a.migrations == 0
-    a.apply(prog(5, None, status=Status.ERROR))  # the clock ticks even for failures
+    a.apply(prog(5, None, status=CandidateStatus.ERROR))  # the clock ticks even for failures
     assert a.migrations == 1
     # island 0 has 4 elites: ceil(0.5 * 4) = 2 best go to island 1
     new_on_1 = {a.members[1][h].iteration for h in set(a.members[1]) - before[1]}
@@ -443,7 +448,15 @@ step_strategy = st.tuples(
     st.floats(-1e6, 1e6, allow_nan=False),
     st.integers(0, 7),
     st.floats(-50, 50, allow_nan=False),
-    st.sampled_from([Status.OK, Status.OK, Status.OK, Status.ERROR, Status.TIMEOUT]),
+    st.sampled_from(
+        [
+            CandidateStatus.OK,
+            CandidateStatus.OK,
+            CandidateStatus.OK,
+            CandidateStatus.ERROR,
+            CandidateStatus.TIMEOUT,
+        ]
+    ),
     st.integers(0, 4),
 )
 
@@ -451,7 +464,7 @@ step_strategy = st.tuples(
 @settings(max_examples=60, deadline=None)
 @given(st.lists(step_strategy, min_size=1, max_size=60), st.integers(0, 2**32 - 1), st.booleans())
 def test_determinism(
-    steps: list[tuple[float, int, float, Status, int]], seed: int, maximize: bool
+    steps: list[tuple[float, int, float, CandidateStatus, int]], seed: int, maximize: bool
 ) -> None:
     features = [FeatureConfig(name="x", bins=4), FeatureConfig(name="code_length", bins=3)]
 
@@ -460,7 +473,7 @@ def test_determinism(
             features, maximize=maximize, islands=3, migration_interval=5, num_inspirations=3
         )
         for it, (score, island, x, status, variant) in enumerate(steps):
-            status = Status.OK if it == 0 else status
+            status = CandidateStatus.OK if it == 0 else status
             a.apply(
                 prog(
                     it,
@@ -494,8 +507,8 @@ def test_best(maximize: bool) -> None:
     a.apply(prog(0, 5.0, x=1))
     a.apply(prog(1, 9.0, island=0, x=2))
     a.apply(prog(2, 1.0, island=1, x=3))
-    a.apply(prog(3, 100.0, island=1, x=4, status=Status.ERROR))
-    a.apply(prog(4, -100.0, island=0, x=4, status=Status.TIMEOUT))
+    a.apply(prog(3, 100.0, island=1, x=4, status=CandidateStatus.ERROR))
+    a.apply(prog(4, -100.0, island=0, x=4, status=CandidateStatus.TIMEOUT))
     best = a.best()
     assert best is not None
     assert best.iteration == (1 if maximize else 2)

@@ -21,9 +21,9 @@ import pytest
 from loopback import Exchange, Reply, serve
 
 from evolve.config import MutationStyle
+from evolve.core.records import LLMCall
 from evolve.llm.ensemble import Member
 from evolve.llm.pricing import Price
-from evolve.program import LLMCall
 from evolve.spending import Budget, BudgetSpent
 from evolve.store.store import Store, resolve_db_url
 

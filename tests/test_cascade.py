@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from evolve.core.status import Verdict
 from evolve.errors import UserError
 from evolve.evaluation.executor import build_executor
-from evolve.evaluation.result import Status
 from evolve.problem import load_problem
 
 EVALUATOR = """
@@ -81,7 +81,7 @@ def _evaluate(folder: Path, value: float, extra: str = ""):
 
 def test_candidate_passing_every_stage_gets_the_full_score(tmp_path: Path) -> None:
     result = _evaluate(_problem(tmp_path, TWO_STAGES), 3)
-    assert result.status is Status.OK
+    assert result.status is Verdict.OK
     assert result.score == 30.0 and result.stage == 3
     # metrics of every stage are kept, the full evaluator's win where names clash
     assert result.metrics == {"score": 30.0, "quick_only": 1.0, "full": 1.0}
@@ -90,7 +90,7 @@ def test_candidate_passing_every_stage_gets_the_full_score(tmp_path: Path) -> No
 
 def test_first_threshold_stops_the_cascade(tmp_path: Path) -> None:
     result = _evaluate(_problem(tmp_path, TWO_STAGES), 0.25)
-    assert result.status is Status.FILTERED and result.score is None
+    assert result.status is Verdict.FILTERED and result.score is None
     assert result.stage == 1
     assert "stage 1 (quick)" in result.reason and "threshold 0.5" in result.reason
     assert "full" not in result.metrics and result.metrics["score"] == 0.25
@@ -98,43 +98,43 @@ def test_first_threshold_stops_the_cascade(tmp_path: Path) -> None:
 
 def test_second_threshold_stops_the_cascade(tmp_path: Path) -> None:
     result = _evaluate(_problem(tmp_path, TWO_STAGES), 1)  # quick 1 >= 0.5, medium 2 < 4
-    assert result.status is Status.FILTERED and result.stage == 2
+    assert result.status is Verdict.FILTERED and result.stage == 2
     assert "stage 2 (medium)" in result.reason
 
 
 def test_minimizing_thresholds_are_upper_bounds(tmp_path: Path) -> None:
     stages = '[[evaluator.stages]]\nfunction = "quick"\nthreshold = 0.5\n'
     folder = _problem(tmp_path, stages, direction="minimize")
-    assert _evaluate(folder, 0.25).status is Status.OK
-    assert _evaluate(folder, 0.75).status is Status.FILTERED
+    assert _evaluate(folder, 0.25).status is Verdict.OK
+    assert _evaluate(folder, 0.75).status is Verdict.FILTERED
 
 
 def test_stage_failure_is_the_candidates_failure(tmp_path: Path) -> None:
     result = _evaluate(_problem(tmp_path, TWO_STAGES), 3, "BREAK_MEDIUM = True")
-    assert result.status is Status.ERROR and result.stage == 2
+    assert result.status is Verdict.ERROR and result.stage == 2
     assert result.reason.startswith("stage 2: RuntimeError: medium stage broke")
     assert "medium stage broke" in result.artifacts["stage2:traceback"]
 
 
 def test_each_stage_has_its_own_timeout(tmp_path: Path) -> None:
     result = _evaluate(_problem(tmp_path, TWO_STAGES), 3, "SLOW_QUICK = True")
-    assert result.status is Status.TIMEOUT and result.stage == 1
+    assert result.status is Verdict.TIMEOUT and result.stage == 1
     assert result.seconds < 15  # the quick stage's 3 s, not the sandbox's 20 s
     slow_full = _evaluate(_problem(tmp_path, TWO_STAGES, timeout=2.0), 3, "SLOW_FULL = True")
-    assert slow_full.status is Status.TIMEOUT and slow_full.stage == 3
+    assert slow_full.status is Verdict.TIMEOUT and slow_full.stage == 3
 
 
 def test_stage_without_threshold_only_needs_to_run(tmp_path: Path) -> None:
     stages = '[[evaluator.stages]]\nfunction = "medium"\n'
     folder = _problem(tmp_path, stages)
-    assert _evaluate(folder, -100).status is Status.OK
+    assert _evaluate(folder, -100).status is Verdict.OK
     broken = _evaluate(folder, 1, "BREAK_MEDIUM = True")
-    assert broken.status is Status.ERROR and broken.stage == 1
+    assert broken.status is Verdict.ERROR and broken.stage == 1
 
 
 def test_no_stages_means_one_stage(tmp_path: Path) -> None:
     result = _evaluate(_problem(tmp_path, ""), 2)
-    assert result.status is Status.OK and result.score == 20.0 and result.stage == 1
+    assert result.status is Verdict.OK and result.score == 20.0 and result.stage == 1
     assert "stage1:stdout" not in result.artifacts
 
 
@@ -157,7 +157,7 @@ def test_bad_stage_tables_are_one_clear_error(tmp_path: Path, stages: str, needl
 def test_missing_stage_function_is_an_evaluator_error(tmp_path: Path) -> None:
     stages = '[[evaluator.stages]]\nfunction = "nope"\n'
     result = _evaluate(_problem(tmp_path, stages), 1)
-    assert result.status is Status.EVALUATOR_ERROR and "nope" in result.reason
+    assert result.status is Verdict.EVALUATOR_ERROR and "nope" in result.reason
 
 
 def test_eval_command_reports_the_stage(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from evolve.evaluation.result import Status
-from evolve.program import Program
+from evolve.core.records import Candidate
+from evolve.core.status import CandidateStatus
 from evolve.store.store import Store, resolve_db_url
 
 
@@ -117,14 +117,14 @@ def test_runs_and_best_read_a_database(tmp_path: Path) -> None:
     run_id = store.create_run("demo", "/nowhere/problem.toml", config, seed=3)
     for k, score in enumerate([5.0, 2.0, 9.0]):
         store.add_program(
-            Program(
+            Candidate(
                 id=f"{k:02d}" + "a" * 30,
                 run_id=run_id,
                 iteration=k,
                 code=f"x = {score}\n",
                 island=0,
                 generation=k,
-                status=Status.OK,
+                status=CandidateStatus.OK,
                 score=score,
                 metrics={"value": score},
             )

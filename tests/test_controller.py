@@ -17,9 +17,9 @@ import pytest
 
 from evolve.config import MutationStyle
 from evolve.controller import Controller
+from evolve.core.status import CandidateStatus
 from evolve.errors import UserError
 from evolve.evaluation.executor import Evaluation, ProcessExecutor
-from evolve.evaluation.result import Status
 from evolve.llm.base import LLMRequest, LLMResponse, ModelKind
 from evolve.llm.ensemble import Ensemble, Member
 from evolve.problem import Problem, load_problem
@@ -160,9 +160,9 @@ def test_every_candidate_stored_with_lineage_and_calls(tmp_path: Path) -> None:
         assert p.parent_id in ids
         assert p.model == "scripted/test" and p.mutation == "completion"
         assert p.diff.startswith("--- parent")
-        assert p.timings.llm > 0 and p.timings.engine >= 0
-        if p.status is Status.OK:
-            assert p.cell is not None and p.timings.evaluation > 0
+        assert p.llm_seconds > 0 and p.engine_seconds >= 0
+        if p.status is CandidateStatus.OK:
+            assert p.cell is not None and p.eval_seconds > 0
     calls = store.llm_calls(run_id)
     assert len(calls) == client.calls == 8
     assert {c.program_id for c in calls} <= ids
@@ -180,15 +180,17 @@ def test_duplicates_are_not_evaluated_twice(tmp_path: Path) -> None:
     run_id, _, _ = _run(problem, store, executor, ensemble)
     programs = store.programs(run_id)
     statuses = [p.status for p in programs[1:]]
-    assert statuses.count(Status.OK) == 1
+    assert statuses.count(CandidateStatus.OK) == 1
     # once the child is known, every later proposal is either a duplicate of it or unchanged
     for p in programs[1:]:
-        assert p.status in (Status.OK, Status.DUPLICATE) or (
-            p.status is Status.INVALID and "does not change" in p.reason
+        assert p.status in (CandidateStatus.OK, CandidateStatus.DUPLICATE) or (
+            p.status is CandidateStatus.INVALID and "does not change" in p.reason
         )
     assert len(executor.codes) == len(set(executor.codes)) == 2  # initial + the one child
-    first = next(p for p in programs if p.status is Status.OK and p.iteration > 0)
-    assert all(p.duplicate_of == first.id for p in programs if p.status is Status.DUPLICATE)
+    first = next(p for p in programs if p.status is CandidateStatus.OK and p.iteration > 0)
+    assert all(
+        p.duplicate_of == first.id for p in programs if p.status is CandidateStatus.DUPLICATE
+    )
 
 
 def test_children_join_their_parents_island(tmp_path: Path) -> None:
@@ -278,9 +280,9 @@ def test_chat_model_diffs_are_applied_and_bad_ones_rejected(tmp_path: Path) -> N
     )
     run_id, _, _ = _run(problem, store, executor, ensemble)
     programs = store.programs(run_id)[1:]
-    applied = [p for p in programs if p.status is Status.OK]
+    applied = [p for p in programs if p.status is CandidateStatus.OK]
     assert applied and all("range(400)" in p.code for p in applied)
-    invalid = [p for p in programs if p.status is Status.INVALID]
+    invalid = [p for p in programs if p.status is CandidateStatus.INVALID]
     reasons = " | ".join(p.reason for p in invalid)
     assert "block 1: SEARCH text not found" in reasons or "outside the EVOLVE-BLOCKs" in reasons
     for p in invalid:
@@ -298,7 +300,7 @@ def test_failing_initial_program_is_a_user_error(tmp_path: Path) -> None:
         _run(problem, store, executor, ensemble)
     run = store.runs()[0]
     assert run.status == "failed"
-    assert store.programs(run.id)[0].status is Status.ERROR
+    assert store.programs(run.id)[0].status is CandidateStatus.ERROR
 
 
 def test_a_feature_that_is_no_metric_is_a_user_error(tmp_path: Path) -> None:
@@ -325,7 +327,7 @@ def test_a_repeat_of_a_known_program_is_retried_not_evaluated(tmp_path: Path) ->
     )
     run_id, _, _ = _run(problem, store, executor, ensemble)
     programs = store.programs(run_id)[1:]
-    assert [p.status for p in programs] == [Status.OK] * 6
+    assert [p.status for p in programs] == [CandidateStatus.OK] * 6
     # calls alternate 321 and new: proposals 1 and 2 take one call each; from proposal 3 on
     # every first answer repeats 321 (known), so a second call is made
     assert client.calls == 10

@@ -32,11 +32,11 @@ from conftest import (
 from conftest import evaluate_in as evaluate
 
 from evolve.config import DockerConfig, SandboxConfig
+from evolve.core.status import Verdict
 from evolve.errors import UserError
 from evolve.evaluation.docker_backend import DockerBackend
 from evolve.evaluation.executor import Evaluation
 from evolve.evaluation.gpus import GpuPool
-from evolve.evaluation.result import Status
 from evolve.problem import EvaluatorTarget
 
 # --- the container ----------------------------------------------------------------------
@@ -84,7 +84,7 @@ def test_candidate_sees_the_container(make_backend: MakeBackend) -> None:
             )
         """,
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.metrics["uid"] != 0
     assert result.artifacts["evaluator:cwd"] == "/scratch"
     assert result.artifacts["evaluator:home"] == "/scratch"
@@ -134,13 +134,13 @@ def test_gpu_evaluation_gets_exactly_its_gpu_or_a_clear_error(
     if not (gpu_host.has_gpus and gpu_host.docker(docker_client)):
         devices, _ = gpus_here(gpu_host, docker_client)
         result = evaluate(backend, CUDA_PROBE, GpuPool(devices))
-        assert result.status is Status.ERROR
+        assert result.status is Verdict.ERROR
         assert result.score is None
         assert "GPU 0" in result.reason and "NVIDIA Container Toolkit" in result.reason
         return
     last = gpu_host.gpus[-1]  # not GPU 0 by default: the lease must be what picks it
     result = evaluate(backend, CUDA_PROBE, GpuPool([last.index]))
-    assert result.status is Status.OK, (result.reason, result.artifacts)
+    assert result.status is Verdict.OK, (result.reason, result.artifacts)
     assert result.metrics["count"] == 1.0  # the container's only GPU
     assert result.artifacts["evaluator:visible"] == "0"
     assert result.artifacts["evaluator:uuid"] == last.uuid
@@ -160,9 +160,9 @@ def test_concurrent_gpu_evaluations_get_disjoint_devices(
 
     results = asyncio.run(main())
     if served:
-        assert all(r.status is Status.OK for r in results), [r.reason for r in results]
+        assert all(r.status is Verdict.OK for r in results), [r.reason for r in results]
     else:
-        assert all(r.status is Status.ERROR and "GPU" in r.reason for r in results)
+        assert all(r.status is Verdict.ERROR and "GPU" in r.reason for r in results)
     events = docker_client.events(
         since=int(since) - 1,
         until=int(time.time()) + 1,
@@ -207,7 +207,7 @@ def test_each_evaluation_gets_a_fresh_prestarted_container(
     began = time.time_ns()
     first = asyncio.run(executor.evaluate(textwrap.dedent(code)))
     second = asyncio.run(executor.evaluate(textwrap.dedent(code)))
-    assert first.status is Status.OK and second.status is Status.OK, (first, second)
+    assert first.status is Verdict.OK and second.status is Verdict.OK, (first, second)
     assert first.score == 1.0 and second.score == 1.0  # nothing carried over
     hosts = [f"{int(r.metrics['host']):012x}" for r in (first, second)]
     assert hosts[0] != hosts[1]  # a container each
@@ -240,7 +240,7 @@ def test_a_harness_waiting_in_a_warm_container_gets_its_whole_time(
     backend = make_backend(warm=1, timeout=3.0)
     time.sleep(4.5)  # longer than the evaluation's time limit
     result = evaluate(backend, "def run():\n    return 1.0\n")
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 1.0
     assert 1.0 < result.metrics["left"] < 3.0  # the limit less a margin, not already past
 
@@ -248,7 +248,7 @@ def test_a_harness_waiting_in_a_warm_container_gets_its_whole_time(
 def test_no_warm_pool_starts_one_per_evaluation(make_backend: MakeBackend) -> None:
     backend = make_backend(warm=0)
     assert not backend.containers.live
-    assert evaluate(backend, SCORE_1).status is Status.OK
+    assert evaluate(backend, SCORE_1).status is Verdict.OK
     deadline = time.monotonic() + 5
     while backend.containers.live and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -260,7 +260,7 @@ def test_close_removes_the_warm_containers(
 ) -> None:
     since = time.time()
     backend = make_backend(warm=3)
-    assert evaluate(backend, SCORE_1).status is Status.OK
+    assert evaluate(backend, SCORE_1).status is Verdict.OK
     asyncio.run(backend.close())
     made = assert_nothing_left(docker_client, since, at_least=4)
     assert len(made) >= 4
@@ -300,7 +300,7 @@ def run():
 
 def test_candidate_cannot_forge_the_result(make_backend: MakeBackend) -> None:
     result = evaluate(make_backend(), FORGE)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 1.0
     assert "1000.0" in result.artifacts["stdout"]  # the forgery arrived as mere output
 

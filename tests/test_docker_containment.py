@@ -24,9 +24,9 @@ from conftest import ROOT, MakeBackend, assert_nothing_left, created_since, proc
 from conftest import evaluate_in as evaluate
 
 from evolve.config import DockerConfig, SandboxConfig
+from evolve.core.status import Verdict
 from evolve.evaluation.backend import Call
 from evolve.evaluation.docker_backend import DockerBackend
-from evolve.evaluation.result import Status
 from evolve.problem import EvaluatorTarget
 
 # --- hostile candidates, checked from outside ---------------------------------------------
@@ -53,7 +53,7 @@ def test_timeout_kills_the_container_and_everything_in_it(
                 time.sleep(0.01)
         """,
     )
-    assert result.status is Status.TIMEOUT
+    assert result.status is Verdict.TIMEOUT
     assert time.monotonic() - started < 1.5 + 3.0
     made = created_since(docker_client, since)
     assert len(made) == 1  # no pool: the evaluation's own container
@@ -81,7 +81,7 @@ def test_fork_bomb_is_contained(make_backend: MakeBackend) -> None:
             return {"score": float(made)}
         """,
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert 0 < result.score < 64  # stopped by the container's pids limit
     assert time.monotonic() - started < 10.0
 
@@ -115,7 +115,7 @@ def test_writes_outside_scratch_fail_and_the_host_is_untouched(
         return {{"score": float(len(wrote)), "wrote": float(bool(wrote))}}
     """
     result = evaluate(make_backend(), code)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 0.0
     assert evaluator.read_text() == original
     assert "pwned" not in (ROOT / "sandbox" / "harness.py").read_text()
@@ -151,7 +151,7 @@ def test_home_project_and_run_database_are_out_of_sight(
         plain = evaluate(make_backend(), code)
     finally:
         secret.unlink()
-    assert masked.status is Status.OK, masked.reason
+    assert masked.status is Verdict.OK, masked.reason
     got = {k.removeprefix("evaluator:"): v for k, v in masked.artifacts.items()}
     unreadable = ("FileNotFoundError", "PermissionError")  # not there, or the image's own
     assert got[str(secret)] in unreadable  # (the image's /root is not the host's)
@@ -190,8 +190,8 @@ def test_network_only_when_configured(
         allowed = evaluate(make_backend(network=True), code)
     finally:
         server.close()
-    assert cut_off.status is Status.OK and cut_off.score == 0.0, cut_off.reason
-    assert allowed.status is Status.OK and allowed.score == 1.0, allowed.reason
+    assert cut_off.status is Verdict.OK and cut_off.score == 0.0, cut_off.reason
+    assert allowed.status is Verdict.OK and allowed.score == 1.0, allowed.reason
 
 
 def test_option_files_are_mounted_and_their_paths_rewritten(

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+from evolve.core.status import Verdict
 from evolve.errors import UserError
 from evolve.evaluation.executor import build_executor
-from evolve.evaluation.result import Status
 from evolve.problem import load_problem
 
 PLUGIN = {
@@ -96,7 +96,7 @@ def test_plugin_runs_in_the_docker_backend(
         result = asyncio.run(executor.evaluate(problem.initial_code))
     finally:
         asyncio.run(executor.close())
-    assert result.status is Status.OK, (result.reason, result.artifacts)
+    assert result.status is Verdict.OK, (result.reason, result.artifacts)
     assert result.score == 6.0  # 3 lines, unit 2
     # It ran from the mounted copy, and its own metadata is readable there.
     assert result.artifacts["evaluator:where"] == "/evolve/lib/lengthscore/core.py"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evolve.evaluation.result import Status
+from evolve.core.status import CandidateStatus
 from evolve.store.store import Store, resolve_db_url
 
 pytestmark = pytest.mark.llm
@@ -55,7 +55,7 @@ def test_run_function_minimization_end_to_end(tmp_path: Path) -> None:
         assert r[2] in ids, "every child links to a stored parent"
         assert r[5] == ids[r[2]][5] + 1, "generation is the parent's plus one"
         assert r[6] == "local/gemma-3-270m"
-        assert r[3] in {s.value for s in Status}
+        assert r[3] in {s.value for s in CandidateStatus}
     calls = con.execute(
         "SELECT program_id, model, prompt, response, tokens_out, seed FROM llm_calls WHERE run_id = ?",
         (run_id,),

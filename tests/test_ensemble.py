@@ -19,8 +19,8 @@ from loopback import Reply, serve
 from scripted import bad_answer, good_answer
 
 from evolve.controller import Controller
+from evolve.core.status import CandidateStatus
 from evolve.evaluation.executor import ProcessExecutor
-from evolve.evaluation.result import Status
 from evolve.llm.base import Fault, LLMError, LLMRequest
 from evolve.llm.ensemble import build_ensemble
 from evolve.llm.providers import AnthropicChat, OpenAIChat
@@ -170,7 +170,7 @@ def test_run_survives_30_percent_faults_with_retries_and_fallbacks(tmp_path: Pat
         mine = [c for c in calls if c.program_id == p.id]
         assert [c.model for c in mine if c.fault][:2] == [p.selected_model] * 2
         assert mine[-1].model == p.model
-    valid = [p for p in programs[1:] if p.status is Status.OK]
+    valid = [p for p in programs[1:] if p.status is CandidateStatus.OK]
     assert len(valid) >= 40
     assert finished.best is not None and finished.best.score < programs[0].score
 
@@ -462,5 +462,7 @@ def test_a_short_outage_spends_no_iteration(tmp_path: Path) -> None:
     assert finished.status == "completed"
     programs = store.programs(run_id)
     assert len(programs) == 7
-    assert not [p for p in programs if p.status is Status.INVALID], [p.reason for p in programs]
+    assert not [p for p in programs if p.status is CandidateStatus.INVALID], [
+        p.reason for p in programs
+    ]
     assert sum(1 for c in store.llm_calls(run_id) if c.fault == "server") >= 4

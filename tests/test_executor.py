@@ -28,6 +28,7 @@ import pytest
 from conftest import CUDA_PROBE, GpuHost
 
 from evolve.config import DockerConfig, SandboxConfig
+from evolve.core.status import Verdict
 from evolve.evaluation.backend import RawOutcome
 from evolve.evaluation.executor import (
     Evaluation,
@@ -37,7 +38,6 @@ from evolve.evaluation.executor import (
     judge,
 )
 from evolve.evaluation.gpus import GpuPool
-from evolve.evaluation.result import Status
 from evolve.problem import EvaluatorTarget
 
 # The candidate defines ``run()``; the evaluator runs the file and returns what run() returns
@@ -134,7 +134,7 @@ def test_ok_dict_of_metrics(make_executor: MakeExecutor) -> None:
             return {"score": 2.5, "speed": 7, "valid": True}
         """,
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 2.5
     assert result.metrics == {"score": 2.5, "speed": 7.0, "valid": 1.0}
     assert result.reason == ""
@@ -156,7 +156,7 @@ def test_evaluation_result_artifacts_and_captured_output(make_executor: MakeExec
             )
         """,
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 1.0
     assert result.artifacts["evaluator:feedback"] == "try harder"
     assert result.artifacts["evaluator:n"] == "3"
@@ -175,7 +175,7 @@ def test_evaluator_options_are_passed(tmp_path: Path) -> None:
         gpu_pool=GpuPool([]),
     )
     result = evaluate(executor, "x = 1\n")
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 42.0
 
 
@@ -190,7 +190,7 @@ def test_program_raises(make_executor: MakeExecutor) -> None:
             raise ValueError("the candidate is broken")
         """,
     )
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert result.score is None
     assert "ValueError" in result.reason
     assert "the candidate is broken" in result.reason
@@ -200,7 +200,7 @@ def test_program_raises(make_executor: MakeExecutor) -> None:
 
 def test_program_raises_at_import(make_executor: MakeExecutor) -> None:
     result = evaluate(make_executor(), "raise RuntimeError('top level boom')\n")
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert "top level boom" in result.reason
 
 
@@ -214,7 +214,7 @@ def test_program_calls_sys_exit(make_executor: MakeExecutor) -> None:
             sys.exit(3)
         """,
     )
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert result.score is None
     assert "SystemExit" in result.reason
     assert "3" in result.reason
@@ -230,7 +230,7 @@ def test_program_os_exit_before_returning(make_executor: MakeExecutor) -> None:
             os._exit(0)
         """,
     )
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert result.score is None
     assert "without reporting a result" in result.reason
     assert "code 0" in result.reason
@@ -247,14 +247,14 @@ def test_segfault(make_executor: MakeExecutor) -> None:
             return {"score": 1.0}
         """,
     )
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert result.score is None
     assert "SIGSEGV" in result.reason
 
 
 def test_evaluator_returns_wrong_type(make_executor: MakeExecutor) -> None:
     result = evaluate(make_executor(), "def run():\n    return [1, 2, 3]\n")
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert "list" in result.reason
 
 
@@ -270,7 +270,7 @@ def test_infinite_loop_times_out(make_executor: MakeExecutor) -> None:
                 pass
         """,
     )
-    assert result.status is Status.TIMEOUT
+    assert result.status is Verdict.TIMEOUT
     assert result.score is None
     assert "timed out" in result.reason
     assert 1.0 <= elapsed < 1.0 + 2.5
@@ -289,7 +289,7 @@ def test_loop_ignoring_sigterm_is_killed(make_executor: MakeExecutor) -> None:
                 pass
         """,
     )
-    assert result.status is Status.TIMEOUT
+    assert result.status is Verdict.TIMEOUT
     assert elapsed < 1.0 + 2.5
 
 
@@ -344,7 +344,7 @@ def test_timeout_kills_children(make_executor: MakeExecutor, sleeper: str) -> No
                 time.sleep(0.01)
         """,
     )
-    assert result.status is Status.TIMEOUT
+    assert result.status is Verdict.TIMEOUT
     assert "spawned" in result.artifacts.get("stdout", ""), result.artifacts
     assert elapsed < 1.5 + 2.5
     assert not wait_all_gone(sleeper), "a child of a timed-out evaluation is still running"
@@ -365,7 +365,7 @@ def test_leftover_child_with_own_output_is_killed(
             return {{"score": 1.0, "child": child.pid}}
         """,
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.metrics["child"] > 0
     assert elapsed < 5.0
     assert not wait_all_gone(sleeper), "a child left behind by the evaluation is still running"
@@ -387,7 +387,7 @@ def test_leftover_child_sharing_output_is_killed_and_result_kept(
         """,
     )
     assert not wait_all_gone(sleeper), "a child left behind by the evaluation is still running"
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.metrics["child"] > 0
     assert elapsed < 4.0
 
@@ -408,7 +408,7 @@ def test_double_forked_daemon_is_killed(make_executor: MakeExecutor, sleeper: st
             return {{"score": 1.0}}
         """,
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert not wait_all_gone(sleeper, 3.0), "a double-forked daemon survived the evaluation"
 
 
@@ -424,12 +424,12 @@ def test_memory_limit(make_executor: MakeExecutor) -> None:
             return {"score": float(len(block))}
         """,
     )
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert result.score is None
     assert result.reason == "out of memory (limit 256 MB)"
     # evolve itself is fine: the next evaluation works
     again = evaluate(make_executor(memory_mb=256), "def run():\n    return {'score': 1}\n")
-    assert again.status is Status.OK, again.reason
+    assert again.status is Verdict.OK, again.reason
 
 
 def test_output_is_capped(make_executor: MakeExecutor) -> None:
@@ -447,7 +447,7 @@ def test_output_is_capped(make_executor: MakeExecutor) -> None:
             return {"score": 1.0}
         """,
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert elapsed < 10.0
     for stream in ("stdout", "stderr"):
         text = result.artifacts[stream]
@@ -471,7 +471,7 @@ def test_a_gigabyte_of_output_is_drained_and_capped(make_executor: MakeExecutor)
             return {"score": 1.0}
         """,
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert elapsed < 30.0
     text = result.artifacts["stdout"]
     assert text.startswith("y" * cap)
@@ -508,7 +508,7 @@ def test_environment_is_scrubbed(
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     monkeypatch.setenv("MY_SECRET_TOKEN", "token-abcdef-987654")
     result = evaluate(make_executor(), ENV_PROBE)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 0.0, result.artifacts["evaluator:keys"]
     keys = result.artifacts["evaluator:keys"].split(",")
     assert "OPENAI_API_KEY" not in keys
@@ -521,7 +521,7 @@ def test_environment_is_scrubbed(
 @PROCESS_ONLY
 def test_home_and_cwd_private_and_removed(make_executor: MakeExecutor) -> None:
     result = evaluate(make_executor(), ENV_PROBE)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     home = Path(result.artifacts["evaluator:home"])
     cwd = Path(result.artifacts["evaluator:cwd"])
     assert home == cwd
@@ -536,7 +536,7 @@ def test_no_gpus_means_empty_cuda_visible_devices(
 ) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     result = evaluate(make_executor(gpus=0), ENV_PROBE)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.artifacts["evaluator:cuda"] == repr("")
 
 
@@ -546,7 +546,7 @@ def test_no_gpus_means_empty_cuda_visible_devices(
 @pytest.mark.parametrize("value", ["float('nan')", "float('inf')", "float('-inf')"])
 def test_primary_not_finite(make_executor: MakeExecutor, value: str) -> None:
     result = evaluate(make_executor(), f"def run():\n    return {{'score': {value}, 'x': 1}}\n")
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert result.score is None
     assert "score" in result.reason
     assert ("nan" in result.reason) or ("inf" in result.reason)
@@ -554,7 +554,7 @@ def test_primary_not_finite(make_executor: MakeExecutor, value: str) -> None:
 
 def test_missing_primary_names_returned_metrics(make_executor: MakeExecutor) -> None:
     result = evaluate(make_executor(), "def run():\n    return {'accuracy': 0.5, 'loss': 2.0}\n")
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert result.score is None
     assert "'score'" in result.reason
     assert "accuracy" in result.reason and "loss" in result.reason
@@ -562,7 +562,7 @@ def test_missing_primary_names_returned_metrics(make_executor: MakeExecutor) -> 
 
 def test_primary_not_a_number(make_executor: MakeExecutor) -> None:
     result = evaluate(make_executor(), "def run():\n    return {'score': 'excellent'}\n")
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert result.score is None
     assert "not a number" in result.reason
     assert "score" in result.reason
@@ -572,7 +572,7 @@ def test_secondary_not_a_number_goes_to_artifacts(make_executor: MakeExecutor) -
     result = evaluate(
         make_executor(), "def run():\n    return {'score': 3, 'label': 'fast', 'n': [1, 2]}\n"
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 3.0
     assert result.metrics == {"score": 3.0}
     assert "not a number" in result.artifacts["metric:label"]
@@ -582,7 +582,7 @@ def test_secondary_not_a_number_goes_to_artifacts(make_executor: MakeExecutor) -
 
 def test_secondary_nan_is_kept_as_nan(make_executor: MakeExecutor) -> None:
     result = evaluate(make_executor(), "def run():\n    return {'score': 1, 'aux': float('nan')}\n")
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.metrics["aux"] != result.metrics["aux"]
 
 
@@ -602,7 +602,7 @@ def test_numpy_scalars_accepted(make_executor: MakeExecutor) -> None:
             }
         """,
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 0.5
     assert result.metrics == {"score": 0.5, "count": 7.0, "flag": 1.0, "zero_d": 2.25, "f64": 1.5}
     assert all(type(v) is float for v in result.metrics.values())
@@ -610,12 +610,12 @@ def test_numpy_scalars_accepted(make_executor: MakeExecutor) -> None:
 
 def test_judge_directly() -> None:
     ok = judge(RawOutcome({"kind": "ok", "metrics": {"score": 2.0}}, "", "e"), "score", 1.0)
-    assert ok.status is Status.OK and ok.score == 2.0
+    assert ok.status is Verdict.OK and ok.score == 2.0
     assert ok.artifacts == {"stderr": "e"}
     nothing = judge(RawOutcome(None), "score", 0.5)
-    assert nothing.status is Status.ERROR and nothing.reason
+    assert nothing.status is Verdict.ERROR and nothing.reason
     timeout = judge(RawOutcome({"kind": "timeout"}), "score", 3.0)
-    assert timeout.status is Status.TIMEOUT and timeout.score is None
+    assert timeout.status is Verdict.TIMEOUT and timeout.score is None
 
 
 # --- broken evaluators ---------------------------------------------------------------------
@@ -623,7 +623,7 @@ def test_judge_directly() -> None:
 
 def test_evaluator_syntax_error(make_executor: MakeExecutor) -> None:
     result = evaluate(make_executor("def evaluate(path)\n    return {}\n"), "x = 1\n")
-    assert result.status is Status.EVALUATOR_ERROR
+    assert result.status is Verdict.EVALUATOR_ERROR
     assert "SyntaxError" in result.reason
 
 
@@ -632,13 +632,13 @@ def test_evaluator_raises_at_import(make_executor: MakeExecutor) -> None:
         make_executor("raise ImportError('no such dependency')\ndef evaluate(p):\n    return {}\n"),
         "x = 1\n",
     )
-    assert result.status is Status.EVALUATOR_ERROR
+    assert result.status is Verdict.EVALUATOR_ERROR
     assert "no such dependency" in result.reason
 
 
 def test_evaluator_lacks_function(make_executor: MakeExecutor) -> None:
     result = evaluate(make_executor(RUNNER, function="score_it"), "x = 1\n")
-    assert result.status is Status.EVALUATOR_ERROR
+    assert result.status is Verdict.EVALUATOR_ERROR
     assert "score_it" in result.reason
 
 
@@ -686,7 +686,7 @@ def test_network_is_cut_off(make_executor: MakeExecutor, tcp_port: int, backend:
         assert "network" in executor.backend.lost  # the run is warned
         return
     result = evaluate(executor, CONNECT.format(port=tcp_port))
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 0.0, "the candidate reached a server on the host's loopback"
 
 
@@ -694,7 +694,7 @@ def test_network_is_cut_off(make_executor: MakeExecutor, tcp_port: int, backend:
 def test_network_allowed_when_configured(make_executor: MakeExecutor, tcp_port: int) -> None:
     executor = make_executor(network=True)
     result = evaluate(executor, CONNECT.format(port=tcp_port))
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 1.0
 
 
@@ -721,7 +721,7 @@ def run():
         return await asyncio.gather(*(executor.evaluate(template.format(n=n)) for n in range(4)))
 
     results = asyncio.run(main())
-    assert [r.status for r in results] == [Status.OK] * 4, [r.reason for r in results]
+    assert [r.status for r in results] == [Verdict.OK] * 4, [r.reason for r in results]
     assert [r.score for r in results] == [0.0, 1.0, 2.0, 3.0]
     assert [r.artifacts["stdout"].strip() for r in results] == [f"candidate {n}" for n in range(4)]
     folders = {r.artifacts["evaluator:cwd"] for r in results}
@@ -787,7 +787,7 @@ def test_gpu_pool_detect_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_gpus_requested_but_none_available(make_executor: MakeExecutor) -> None:
     executor = make_executor(gpus=1, gpu_pool=GpuPool([]))
     result = evaluate(executor, "def run():\n    return {'score': 1.0}\n")
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert result.score is None
     assert "GPU" in result.reason
 
@@ -796,7 +796,7 @@ def test_gpus_requested_but_none_available(make_executor: MakeExecutor) -> None:
 def test_gpu_lease_is_visible_to_candidate(make_executor: MakeExecutor) -> None:
     executor = make_executor(gpus=1, gpu_pool=GpuPool([3]))
     result = evaluate(executor, ENV_PROBE)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.artifacts["evaluator:cuda"] == repr("3")
     assert "PCI_BUS_ID" in result.artifacts["evaluator:values"].splitlines()  # nvidia-smi's order
 
@@ -810,13 +810,13 @@ def test_gpu_evaluation_reaches_exactly_its_leased_gpu(
     if not gpu_host.has_gpus:
         executor = make_executor(gpus=1, gpu_pool=gpu_host.pool(), memory_mb=4096)
         result = evaluate(executor, CUDA_PROBE)
-        assert result.status is Status.ERROR and result.score is None
+        assert result.status is Verdict.ERROR and result.score is None
         assert "asks for 1 GPU(s) per evaluation but 0 are visible" in result.reason
         return
     last = gpu_host.gpus[-1]  # not GPU 0 by default: the lease must be what picks it
     executor = make_executor(gpus=1, gpu_pool=GpuPool([last.index]), memory_mb=4096)
     result = evaluate(executor, CUDA_PROBE)
-    assert result.status is Status.OK, (result.reason, result.artifacts)
+    assert result.status is Verdict.OK, (result.reason, result.artifacts)
     assert result.metrics["count"] == 1.0
     assert result.metrics["bytes"] > 0
     assert result.artifacts["evaluator:visible"] == str(last.index)
@@ -878,7 +878,7 @@ def test_home_is_out_of_sight(make_executor: MakeExecutor) -> None:
         result = evaluate(make_executor(), READ.format(path=str(secret)))
     finally:
         secret.unlink()
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == -1.0
 
 
@@ -927,7 +927,7 @@ def test_other_processes_are_out_of_sight(make_executor: MakeExecutor) -> None:
             return {"score": float(len([p for p in os.listdir("/proc") if p.isdigit()]))}
         """,
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score <= 4  # the sandbox's own few, not the host's
 
 
@@ -969,7 +969,7 @@ def test_fork_bomb_is_contained(make_executor: MakeExecutor) -> None:
             return {"score": float(made)}
         """,
     )
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert 0 < result.score < 64  # stopped by the limit, not by the machine
     assert elapsed < 5.0
     leftovers = list(pids.path.glob(f"evolve-{os.getpid()}-*"))
@@ -988,5 +988,5 @@ def test_killing_its_parent_harms_only_itself(make_executor: MakeExecutor) -> No
             return {"score": 1.0}
         """,
     )
-    assert result.status in (Status.ERROR, Status.OK)
+    assert result.status in (Verdict.ERROR, Verdict.OK)
     assert result.score in (None, 1.0)

@@ -23,14 +23,14 @@ import pytest
 from test_inspect_rundb import build_run_db
 
 import evolve
+from evolve.core.records import Candidate
 from evolve.errors import UserError
-from evolve.program import Program
 from evolve.store.reader import Reader
 from evolve.store.store import Store, resolve_db_url
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[Program]]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[Candidate]]:
     db, summary = build_run_db(tmp_path_factory.mktemp("inspect"))
     programs = Store(resolve_db_url(str(db))).programs(summary["run_id"])
     return db, summary["run_id"], programs
@@ -66,7 +66,7 @@ def better(a: float, b: float) -> bool:
     return a < b  # function_minimization minimizes
 
 
-def best_of(programs: list[Program]) -> Program:
+def best_of(programs: list[Candidate]) -> Candidate:
     return min((p for p in programs if p.ok), key=lambda p: (p.score, p.iteration))
 
 
@@ -182,7 +182,7 @@ def test_stats_per_model_and_island(run) -> None:
     children = programs[1:]
     by_id = {p.id: p for p in programs}
 
-    def improved(p: Program) -> bool:
+    def improved(p: Candidate) -> bool:
         parent = by_id.get(p.parent_id or "")
         return p.ok and parent is not None and parent.ok and better(p.score, parent.score)
 

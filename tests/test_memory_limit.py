@@ -29,11 +29,11 @@ from pathlib import Path
 import pytest
 
 from evolve.config import SandboxConfig
+from evolve.core.status import Verdict
 from evolve.evaluation.cgroups import Cgroups, cgroups
 from evolve.evaluation.executor import Evaluation, SandboxExecutor, cascade
 from evolve.evaluation.gpus import GpuPool
 from evolve.evaluation.process import ProcessBackend
-from evolve.evaluation.result import Status
 from evolve.problem import EvaluatorTarget
 from evolve.procs import descendants
 
@@ -147,7 +147,7 @@ def test_processes_over_the_limit_together_are_out_of_memory(
     # Four children of 100 MB: each well under 256 MB, together 400 MB. Unbounded, they
     # would hold their memory for 20 s and the evaluation would score 4.
     result, elapsed = evaluate(make_executor(), children(marker, count=4, mb=100, hold=20))
-    assert result.status is Status.ERROR, (result.status, result.score, result.reason)
+    assert result.status is Verdict.ERROR, (result.status, result.score, result.reason)
     assert result.reason == OUT_OF_MEMORY
     assert result.score is None
     assert elapsed < 10.0, "the evaluation was not stopped when it went over the limit"
@@ -160,7 +160,7 @@ def test_one_process_over_the_limit_is_out_of_memory(make_executor: MakeExecutor
             return {"score": float(len(block))}
         """
     result, elapsed = evaluate(make_executor(), code)
-    assert result.status is Status.ERROR, (result.status, result.score, result.reason)
+    assert result.status is Verdict.ERROR, (result.status, result.score, result.reason)
     assert result.reason == OUT_OF_MEMORY
     assert elapsed < 10.0
 
@@ -168,11 +168,11 @@ def test_one_process_over_the_limit_is_out_of_memory(make_executor: MakeExecutor
 def test_an_evaluation_under_the_limit_is_scored(make_executor: MakeExecutor, marker: str) -> None:
     # Two children of 40 MB and the harness: well under 256 MB together.
     result, _ = evaluate(make_executor(), children(marker, count=2, mb=40, hold=0.5))
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 2.0
     # the next evaluation starts afresh: nothing of this one counts against it
     again, _ = evaluate(make_executor(), children(marker, count=2, mb=40, hold=0.1))
-    assert again.status is Status.OK, again.reason
+    assert again.status is Verdict.OK, again.reason
 
 
 def test_the_run_is_told_what_the_memory_bound_gives_up(bound: Cgroups, tmp_path: Path) -> None:
@@ -212,9 +212,9 @@ def test_address_space_is_not_memory_under_a_kernel_bound(tmp_path: Path) -> Non
             backend, sandbox, "score", cascade("evaluate", sandbox), gpu_pool=GpuPool([])
         )
         scores[name] = asyncio.run(executor.evaluate(textwrap.dedent(code)))
-    assert scores["kernel"].status is Status.OK, scores["kernel"].reason
+    assert scores["kernel"].status is Verdict.OK, scores["kernel"].reason
     assert scores["kernel"].score == 2048.0
     # where the per-process address-space limit stays, it refuses the reservation
-    assert scores["watcher"].status is Status.ERROR
+    assert scores["watcher"].status is Verdict.ERROR
     assert "Cannot allocate memory" in scores["watcher"].reason
     assert cgroup_folders() == []

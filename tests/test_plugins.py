@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from evolve.core.status import Verdict
 from evolve.errors import UserError
 from evolve.evaluation.executor import Evaluation, ProcessExecutor, build_executor
-from evolve.evaluation.result import Status
 from evolve.problem import load_problem
 
 PROGRAM = (
@@ -42,16 +42,16 @@ def _evaluate(folder: Path, code: str):
 def test_command_plugin_scores_a_shell_program(tmp_path: Path) -> None:
     problem, result = _evaluate(_problem(tmp_path, "sh {program}"), PROGRAM)
     assert problem.language == "shell" and problem.blocks.marked
-    assert result.status is Status.OK and result.score == 3.0
+    assert result.status is Verdict.OK and result.score == 3.0
     assert "log line" in result.artifacts["evaluator:command_stdout"]
 
 
 def test_command_plugin_failures_are_candidate_errors(tmp_path: Path) -> None:
     folder = _problem(tmp_path, "sh {program}")
     _, failed = _evaluate(folder, "echo oops >&2; exit 4\n")
-    assert failed.status is Status.ERROR and "code 4" in failed.reason and "oops" in failed.reason
+    assert failed.status is Verdict.ERROR and "code 4" in failed.reason and "oops" in failed.reason
     _, not_json = _evaluate(folder, "echo 'score: 3'\n")
-    assert not_json.status is Status.ERROR and "not JSON" in not_json.reason
+    assert not_json.status is Verdict.ERROR and "not JSON" in not_json.reason
 
 
 def test_unknown_plugin_names_the_available_ones(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def cases_problem(tmp_path: Path) -> Path:
 
 def test_function_cases_all_correct(cases_problem: Path) -> None:
     result = _run(cases_problem, SOLVE)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 1.0 and result.metrics["total"] == 4.0
     assert "evaluator:failures" not in result.artifacts
 
@@ -169,7 +169,7 @@ def test_function_cases_partly_wrong_lists_the_failures(cases_problem: Path) -> 
             return a + b
         """
     result = _run(cases_problem, code)
-    assert result.status is Status.OK and result.score == 0.5
+    assert result.status is Verdict.OK and result.score == 0.5
     failures = result.artifacts["evaluator:failures"].splitlines()
     assert failures == [
         "case 1: solve(-1, 1): solve raised ZeroDivisionError: no",
@@ -181,7 +181,7 @@ def test_function_cases_exact_without_tolerance(tmp_path: Path) -> None:
     options = 'function = "solve"\ncases = \'[{"args": [0.1, 0.2], "expected": 0.3}]\'\n'
     folder = _python_problem(tmp_path / "exact", "function_cases", options, {})
     result = _run(folder, SOLVE)
-    assert result.status is Status.OK and result.score == 0.0
+    assert result.status is Verdict.OK and result.score == 0.0
     assert "got 0.30000000000000004, expected 0.3" in result.artifacts["evaluator:failures"]
 
 
@@ -207,7 +207,7 @@ def test_function_cases_hostile_candidates(cases_problem: Path) -> None:
             return {"answer": a + b}
         """
     result = _run(cases_problem, code)
-    assert result.status is Status.OK and result.score == 0.0
+    assert result.status is Verdict.OK and result.score == 0.0
     failures = result.artifacts["evaluator:failures"]
     assert "case 0 (small): solve(2, 3): solve returned a Anything (a subclass of int)" in failures
     assert "case 1: solve(-1, 1): solve did not return within 5s" in failures
@@ -216,12 +216,12 @@ def test_function_cases_hostile_candidates(cases_problem: Path) -> None:
 
 def test_function_cases_load_errors_are_errors(cases_problem: Path) -> None:
     missing = _run(cases_problem, "def other():\n    pass\n")
-    assert missing.status is Status.ERROR
+    assert missing.status is Verdict.ERROR
     assert missing.reason == (
         "CandidateError: the program defines no function 'solve' (define it, or check its name)"
     )
     broken = _run(cases_problem, "def solve(:\n")
-    assert broken.status is Status.ERROR
+    assert broken.status is Verdict.ERROR
     assert broken.reason.startswith("CandidateError: the program failed to load: SyntaxError")
 
 
@@ -261,7 +261,7 @@ def pytest_problem(tmp_path: Path) -> Path:
 
 def test_pytest_plugin_all_pass(pytest_problem: Path) -> None:
     result = _run(pytest_problem, SOLVE)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 1.0 and result.metrics["total"] == 6.0
 
 
@@ -273,7 +273,7 @@ def test_pytest_plugin_failures_are_shown(pytest_problem: Path) -> None:
             return a + b if a != 2 else 0
         """
     result = _run(pytest_problem, code)
-    assert result.status is Status.OK
+    assert result.status is Verdict.OK
     assert result.score == pytest.approx(3 / 6) and result.metrics["passed"] == 3.0
     failures = result.artifacts["evaluator:failures"]
     assert "test_solution.py::test_small (call)" in failures
@@ -303,7 +303,7 @@ def test_pytest_plugin_hostile_candidate(pytest_problem: Path) -> None:
             return -1
         """
     result = _run(pytest_problem, code)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == 0.0 and result.metrics["total"] == 6.0
     assert result.artifacts["evaluator:failures"].startswith(
         "pytest ended before finishing (exit code -9); the tests it did not run count as failed"
@@ -316,7 +316,7 @@ def test_pytest_plugin_broken_test_file_is_an_error(tmp_path: Path) -> None:
         tmp_path / "pb", "pytest", options, {"test_broken.py": "import nope\n"}
     )
     result = _run(folder, SOLVE)
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert result.reason.startswith("RuntimeError: the test file did not collect")
     assert "fix the problem's tests" in result.reason
 
@@ -348,7 +348,7 @@ def test_benchmark_faster_candidate_scores_above_one(tmp_path: Path) -> None:
             return float(np.dot(values, values))
         """
     result = _run(folder, code)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score > 3.0
     assert result.metrics["baseline_seconds"] > result.metrics["candidate_seconds"]
     assert "input 0: baseline" in result.artifacts["evaluator:timings"]
@@ -357,7 +357,7 @@ def test_benchmark_faster_candidate_scores_above_one(tmp_path: Path) -> None:
 def test_benchmark_same_code_is_about_even(tmp_path: Path) -> None:
     folder = _bench(tmp_path, [[[float(i) for i in range(100000)]]])
     result = _run(folder, BASELINE)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert 0.4 < result.score < 2.5
 
 
@@ -372,7 +372,7 @@ def test_benchmark_wrong_answer_is_an_error(tmp_path: Path) -> None:
             return 5.0 if len(values) == 2 else 0.0
         """
     result = _run(folder, code)
-    assert result.status is Status.ERROR and result.score is None
+    assert result.status is Verdict.ERROR and result.score is None
     assert result.reason == (
         "ValueError: input 1: total's answer differs from the baseline's: got 0.0, expected 9.0"
     )
@@ -381,5 +381,5 @@ def test_benchmark_wrong_answer_is_an_error(tmp_path: Path) -> None:
 def test_benchmark_hanging_candidate_is_an_error(tmp_path: Path) -> None:
     folder = _bench(tmp_path, [[[1.0]]])
     result = _run(folder, "def total(values):\n    while True:\n        pass\n")
-    assert result.status is Status.ERROR
+    assert result.status is Verdict.ERROR
     assert result.reason.startswith("CandidateError: input 0: total did not return within")

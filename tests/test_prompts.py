@@ -8,21 +8,21 @@ from pathlib import Path
 import pytest
 
 from evolve.config import MutationStyle
+from evolve.core.records import Candidate
+from evolve.core.status import CandidateStatus
 from evolve.errors import UserError
-from evolve.evaluation.result import Status
-from evolve.program import Program
 from evolve.prompts import Templates, chat_prompt
 
 
 def program(i: int, score: float | None, code: str, parent: str | None = None, diff: str = ""):
-    return Program(
+    return Candidate(
         id=f"p{i}",
         run_id="r",
         iteration=i,
         code=code,
         island=0,
         generation=i,
-        status=Status.OK if score is not None else Status.ERROR,
+        status=CandidateStatus.OK if score is not None else CandidateStatus.ERROR,
         score=score,
         metrics={"value": score} if score is not None else {},
         reason="" if score is not None else "ValueError: out of bounds",
@@ -34,7 +34,7 @@ def program(i: int, score: float | None, code: str, parent: str | None = None, d
 ROOT = program(0, 3.2471473006528653, "x = 1\n")
 MID = program(1, 1.0000000000000002, "x = 2\n", "p0", "-x = 1\n+x = 2\n")
 PARENT = program(2, 0.5, "x = 3\n", "p1", "-x = 2\n+x = 3\n")
-PARENT = Program(
+PARENT = Candidate(
     **{**PARENT.__dict__, "artifacts": {"stderr": "OPENAI_API_KEY=sk-abcdefghijklmnopqrstuv"}}
 )
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from evolve.core.records import Candidate, LLMCall
+from evolve.core.status import CandidateStatus
 from evolve.errors import UserError
-from evolve.evaluation.result import Status
-from evolve.program import LLMCall, Program, Timings
 from evolve.store.store import Store, resolve_db_url
 
 
@@ -33,7 +33,7 @@ def run_id(store: Store) -> str:
     return store.create_run("demo", "/problems/demo/problem.toml", {"search": {"islands": 2}}, 7)
 
 
-def make_program(run_id: str, iteration: int, **kw: object) -> Program:
+def make_program(run_id: str, iteration: int, **kw: object) -> Candidate:
     fields: dict[str, object] = {
         "id": f"p{iteration:04d}" + "0" * 28,
         "run_id": run_id,
@@ -41,13 +41,13 @@ def make_program(run_id: str, iteration: int, **kw: object) -> Program:
         "code": f"def f():\n    return {iteration}\n",
         "island": iteration % 2,
         "generation": iteration,
-        "status": Status.OK,
+        "status": CandidateStatus.OK,
         "score": float(iteration),
         "metrics": {"score": float(iteration)},
         "created_at": 1000.0 + iteration,
     }
     fields.update(kw)
-    return Program(**fields)  # type: ignore[arg-type]
+    return Candidate(**fields)  # type: ignore[arg-type]
 
 
 # --- runs ----------------------------------------------------------------------------------
@@ -114,14 +114,14 @@ def test_update_run_config(store: Store, run_id: str) -> None:
 
 def test_program_round_trip_all_fields(store: Store, run_id: str) -> None:
     parent = make_program(run_id, 0)
-    child = Program(
+    child = Candidate(
         id="c" * 32,
         run_id=run_id,
         iteration=1,
         code="def f():\n    return 'ünïcode ✓'\n",
         island=1,
         generation=3,
-        status=Status.OK,
+        status=CandidateStatus.OK,
         score=0.75,
         metrics={"score": 0.75, "aux": float("nan"), "big": float("inf"), "n": 3.0},
         artifacts={"stdout": "hello\n", "evaluator:feedback": "good"},
@@ -134,7 +134,9 @@ def test_program_round_trip_all_fields(store: Store, run_id: str) -> None:
         mutation="diff",
         tokens_in=123,
         tokens_out=45,
-        timings=Timings(llm=1.5, evaluation=2.25, engine=0.125),
+        llm_seconds=1.5,
+        eval_seconds=2.25,
+        engine_seconds=0.125,
         duplicate_of=None,
         created_at=1234.5,
     )
@@ -150,7 +152,7 @@ def test_program_round_trip_all_fields(store: Store, run_id: str) -> None:
     expected = {k: v for k, v in vars(child).items() if k != "metrics"}
     actual = {k: v for k, v in vars(back).items() if k != "metrics"}
     assert actual == expected
-    assert isinstance(back.status, Status)
+    assert isinstance(back.status, CandidateStatus)
     assert isinstance(back.inspiration_ids, tuple)
     assert isinstance(back.cell, tuple)
     assert back.code_hash == child.code_hash
@@ -161,7 +163,7 @@ def test_failed_program_round_trip(store: Store, run_id: str) -> None:
     failed = make_program(
         run_id,
         0,
-        status=Status.TIMEOUT,
+        status=CandidateStatus.TIMEOUT,
         score=None,
         metrics={},
         reason="timed out after 5.0s",
@@ -229,12 +231,11 @@ def test_each_program_committed_immediately(store: Store, run_id: str, db_path: 
 
 def test_find_evaluated(store: Store, run_id: str) -> None:
     statuses = [
-        Status.INVALID,
-        Status.DUPLICATE,
-        Status.EVALUATOR_ERROR,
-        Status.OK,
-        Status.ERROR,
-        Status.TIMEOUT,
+        CandidateStatus.INVALID,
+        CandidateStatus.DUPLICATE,
+        CandidateStatus.OK,
+        CandidateStatus.ERROR,
+        CandidateStatus.TIMEOUT,
     ]
     for it, status in enumerate(statuses):
         store.add_program(
@@ -243,14 +244,14 @@ def test_find_evaluated(store: Store, run_id: str) -> None:
                 it,
                 code=f"# {status.value}\n",
                 status=status,
-                score=1.0 if status is Status.OK else None,
+                score=1.0 if status is CandidateStatus.OK else None,
             )
         )
     for it, status in enumerate(statuses):
         found = store.find_evaluated(
             run_id, make_program(run_id, 0, code=f"# {status.value}\n").code_hash
         )
-        if status in (Status.OK, Status.ERROR, Status.TIMEOUT):
+        if status in (CandidateStatus.OK, CandidateStatus.ERROR, CandidateStatus.TIMEOUT):
             assert found is not None and found.iteration == it
             assert found.status is status
         else:
@@ -261,20 +262,27 @@ def test_find_evaluated(store: Store, run_id: str) -> None:
 
 
 def test_find_evaluated_returns_earliest(store: Store, run_id: str) -> None:
-    store.add_program(make_program(run_id, 0, code="same\n", status=Status.ERROR, score=None))
+    store.add_program(
+        make_program(run_id, 0, code="same\n", status=CandidateStatus.ERROR, score=None)
+    )
     store.add_program(make_program(run_id, 1, code="same\n"))
     found = store.find_evaluated(run_id, make_program(run_id, 0, code="same\n").code_hash)
     assert found is not None and found.iteration == 0
 
 
 def test_best_respects_direction_and_ignores_failures(store: Store, run_id: str) -> None:
-    scores = [(Status.OK, 5.0), (Status.OK, 9.0), (Status.OK, 1.0), (Status.OK, 3.0)]
+    scores = [
+        (CandidateStatus.OK, 5.0),
+        (CandidateStatus.OK, 9.0),
+        (CandidateStatus.OK, 1.0),
+        (CandidateStatus.OK, 3.0),
+    ]
     for it, (status, score) in enumerate(scores):
         store.add_program(make_program(run_id, it, status=status, score=score))
     # failed programs carrying a (stale) score must not win either way
-    store.add_program(make_program(run_id, 4, status=Status.ERROR, score=100.0))
-    store.add_program(make_program(run_id, 5, status=Status.TIMEOUT, score=-100.0))
-    store.add_program(make_program(run_id, 6, status=Status.INVALID, score=None))
+    store.add_program(make_program(run_id, 4, status=CandidateStatus.ERROR, score=100.0))
+    store.add_program(make_program(run_id, 5, status=CandidateStatus.TIMEOUT, score=-100.0))
+    store.add_program(make_program(run_id, 6, status=CandidateStatus.INVALID, score=None))
     assert [p.score for p in store.best(run_id, maximize=True, top=3)] == [9.0, 5.0, 3.0]
     assert [p.score for p in store.best(run_id, maximize=False, top=3)] == [1.0, 3.0, 5.0]
     assert [p.iteration for p in store.best(run_id, maximize=True)] == [1]
@@ -291,7 +299,7 @@ def test_best_ties_prefer_older(store: Store, run_id: str) -> None:
 
 def test_best_empty(store: Store, run_id: str) -> None:
     assert store.best(run_id, maximize=True) == []
-    store.add_program(make_program(run_id, 0, status=Status.ERROR, score=None))
+    store.add_program(make_program(run_id, 0, status=CandidateStatus.ERROR, score=None))
     assert store.best(run_id, maximize=False) == []
 
 

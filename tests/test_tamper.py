@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from evolve.core.status import Verdict
 from evolve.evaluation.executor import Evaluation, build_executor
-from evolve.evaluation.result import Status
 from evolve.problem import load_problem
 
 PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
@@ -66,7 +66,7 @@ def minimize(attack: str, answer: str = "return (3.0, -2.0, 0.0)") -> str:
 
 
 def honest_ok(result: Evaluation) -> None:
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == pytest.approx(TRUE, rel=1e-12)
     assert result.metrics["best_value"] == pytest.approx(TRUE, rel=1e-12)
 
@@ -102,7 +102,7 @@ def test_patching_numpy_math_builtins_and_the_evaluator(tmp_path: Path, backend:
 def test_nan_answer_is_an_error(tmp_path: Path, backend: str) -> None:
     code = minimize("", "return (float('nan'), 1.0, -1e300)")
     result = evaluate(tmp_path, backend, "function_minimization", code)
-    assert result.status is Status.ERROR and result.score is None
+    assert result.status is Verdict.ERROR and result.score is None
     assert result.reason == "ValueError: seed 0: x is not finite (nan)"
 
 
@@ -119,7 +119,7 @@ def test_lying_float_subclass_is_an_error(tmp_path: Path, backend: str) -> None:
         "return (Liar(3.0), Liar(-2.0), 0.0)",
     )
     result = evaluate(tmp_path, backend, "function_minimization", code)
-    assert result.status is Status.ERROR and result.score is None
+    assert result.status is Verdict.ERROR and result.score is None
     assert result.reason.startswith(
         "CandidateError: seed 0: run_search returned a Liar (a subclass of float)"
     )
@@ -153,7 +153,7 @@ def test_lying_array_subclass_gets_the_true_sum(tmp_path: Path, backend: str) ->
             return c.view(Liar), r.view(Liar), 100.0
         """
     result = evaluate(tmp_path, backend, "circle_packing", code)
-    assert result.status is Status.OK, result.reason
+    assert result.status is Verdict.OK, result.reason
     assert result.score == pytest.approx(GRID, rel=1e-12)
     assert result.metrics["max_radius"] == 0.09
 
@@ -166,7 +166,7 @@ def test_object_array_is_an_error(tmp_path: Path, backend: str) -> None:
             return np.zeros((26, 2)), np.array([0.5] * 26, dtype=object), 100.0
         """
     result = evaluate(tmp_path, backend, "circle_packing", code)
-    assert result.status is Status.ERROR and result.score is None
+    assert result.status is Verdict.ERROR and result.score is None
     assert result.reason.startswith(
         "CandidateError: run_packing returned an array of dtype object, which cannot travel"
     )
@@ -230,7 +230,7 @@ def test_fake_results_on_stdout_in_files_and_on_every_fd(tmp_path: Path, backend
         """
     )
     spoiled = evaluate(tmp_path, backend, "function_minimization", spoiler)
-    assert spoiled.status is Status.ERROR and spoiled.score is None
+    assert spoiled.status is Verdict.ERROR and spoiled.score is None
     assert spoiled.reason.startswith(
         "CandidateError: seed 0: run_search's process sent a malformed answer"
     )
@@ -307,7 +307,7 @@ def test_ptrace_and_proc_mem_of_the_evaluator_are_refused(tmp_path: Path, backen
 def test_killing_the_evaluator_is_an_error(tmp_path: Path, backend: str) -> None:
     code = minimize("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
     result = evaluate(tmp_path, backend, "function_minimization", code)
-    assert result.status is Status.ERROR and result.score is None
+    assert result.status is Verdict.ERROR and result.score is None
     assert "without reporting a result" in result.reason
 
 
@@ -316,7 +316,7 @@ def test_hanging_candidate_is_killed_within_the_evaluation_time(
 ) -> None:
     code = minimize("", "while True: pass")
     result = evaluate(tmp_path, backend, "function_minimization", code, timeout=3.0)
-    assert result.status is Status.TIMEOUT and result.score is None
+    assert result.status is Verdict.TIMEOUT and result.score is None
     assert result.reason.endswith("s; the process group was killed")
     assert 3.0 <= result.seconds < 6.0
 
@@ -376,7 +376,7 @@ def test_forged_answer_with_a_pickle_is_refused(tmp_path: Path, backend: str) ->
         """
     )
     result = evaluate(tmp_path, backend, "function_minimization", code)
-    assert result.status is Status.ERROR and result.score is None
+    assert result.status is Verdict.ERROR and result.score is None
     assert result.reason == (
         "CandidateError: seed 0: run_search returned a value that cannot be read: malformed "
         "array: Object arrays cannot be loaded when allow_pickle=False"

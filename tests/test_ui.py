@@ -32,7 +32,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from test_inspect_rundb import build_run_db
 
 from evolve.code.diff import unified_diff
-from evolve.program import Program
+from evolve.core.records import Candidate
 from evolve.store.store import Store, resolve_db_url
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -227,7 +227,7 @@ def test_a_new_program_appears_without_a_reload(
         metrics={**best.metrics, "value": (best.score or 0.0) / 2},
         created_at=time.time(),
     )
-    assert isinstance(child, Program)
+    assert isinstance(child, Candidate)
     store.add_program(child)  # as a running search would
     wait_for(browser, f"document.getElementById('tree').data[2].customdata.includes('{child.id}')")
     assert len(tree_ids(browser)) == before + 1

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from evolve.config import FeatureConfig
-from evolve.program import Program
+from evolve.core.records import Candidate
 
-BUILTIN: dict[str, Callable[[Program], float]] = {
+BUILTIN: dict[str, Callable[[Candidate], float]] = {
     "code_length": lambda p: float(len(p.code)),
     "line_count": lambda p: float(p.code.count("\n") + 1),
 }
@@ -33,7 +33,7 @@ class Dimension:
         fixed = config.min is not None and config.max is not None
         return cls(config.name, config.bins, config.min, config.max, fixed)
 
-    def value(self, program: Program) -> float:
+    def value(self, program: Candidate) -> float:
         """The descriptor's value for a program (0 when the evaluator did not report it)."""
         if self.name in BUILTIN:
             return BUILTIN[self.name](program)

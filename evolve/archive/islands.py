@@ -18,7 +18,7 @@ import random
 from evolve.archive.features import Dimension
 from evolve.archive.map_elites import Grid, better
 from evolve.config import FeatureConfig, SearchConfig
-from evolve.program import Program
+from evolve.core.records import Candidate
 
 
 class IslandArchive:
@@ -27,12 +27,12 @@ class IslandArchive:
         self.maximize = maximize
         self.dims = [Dimension.from_config(f) for f in features]
         self.n = search.islands
-        self.members: list[dict[str, Program]] = [{} for _ in range(self.n)]
+        self.members: list[dict[str, Candidate]] = [{} for _ in range(self.n)]
         self.grids = [Grid(maximize) for _ in range(self.n)]
         self.migrations = 0
 
     # the deterministic step ------------------------------------------------
-    def apply(self, program: Program) -> None:
+    def apply(self, program: Candidate) -> None:
         """Take one candidate, in iteration order (valid or not: the clock still ticks)."""
         if program.ok:
             islands = range(self.n) if program.iteration == 0 else [program.island % self.n]
@@ -42,10 +42,10 @@ class IslandArchive:
         if self.n > 1 and program.iteration > 0 and program.iteration % interval == 0:
             self.migrate()
 
-    def cell_of(self, program: Program) -> tuple[int, ...]:
+    def cell_of(self, program: Candidate) -> tuple[int, ...]:
         return tuple(d.bin(d.value(program)) for d in self.dims)
 
-    def _add(self, island: int, program: Program) -> None:
+    def _add(self, island: int, program: Candidate) -> None:
         if program.code_hash in self.members[island]:
             return
         self.members[island][program.code_hash] = program
@@ -81,14 +81,14 @@ class IslandArchive:
         self.migrations += 1
 
     # queries ---------------------------------------------------------------
-    def _ranked(self, programs: list[Program]) -> list[Program]:
+    def _ranked(self, programs: list[Candidate]) -> list[Candidate]:
         """Best first; ties broken by age (older first) so the order is deterministic."""
         sign = -1.0 if self.maximize else 1.0
         return sorted(programs, key=lambda p: (sign * p.score, p.iteration))  # type: ignore[operator]
 
-    def best(self, island: int | None = None) -> Program | None:
+    def best(self, island: int | None = None) -> Candidate | None:
         pools = self.members if island is None else [self.members[island]]
-        best: Program | None = None
+        best: Candidate | None = None
         for pool in pools:
             for p in pool.values():
                 if (
@@ -105,7 +105,7 @@ class IslandArchive:
     def coverage(self, island: int) -> int:
         return len(self.grids[island])
 
-    def sample(self, island: int, rng: random.Random) -> tuple[Program, list[Program]]:
+    def sample(self, island: int, rng: random.Random) -> tuple[Candidate, list[Candidate]]:
         """A parent and inspirations from one island, mixing exploitation and exploration."""
         island %= self.n
         pool = self._ranked(list(self.members[island].values()))
@@ -120,7 +120,7 @@ class IslandArchive:
         else:
             parent = pool[0]
         others = [p for p in self._ranked(elites) if p.code_hash != parent.code_hash]
-        inspirations: list[Program] = []
+        inspirations: list[Candidate] = []
         wanted = self.search.num_inspirations
         if others and wanted:
             inspirations.append(others[0])  # the island's best other elite

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from evolve.program import Program
+from evolve.core.records import Candidate
 
 
-def better(a: Program, b: Program, maximize: bool) -> bool:
+def better(a: Candidate, b: Candidate, maximize: bool) -> bool:
     """True when ``a`` scores strictly better than ``b``."""
     assert a.score is not None and b.score is not None
     return a.score > b.score if maximize else a.score < b.score
@@ -16,9 +16,9 @@ class Grid:
 
     def __init__(self, maximize: bool) -> None:
         self.maximize = maximize
-        self.cells: dict[tuple[int, ...], Program] = {}
+        self.cells: dict[tuple[int, ...], Candidate] = {}
 
-    def offer(self, cell: tuple[int, ...], program: Program) -> bool:
+    def offer(self, cell: tuple[int, ...], program: Candidate) -> bool:
         """Place ``program`` in ``cell`` if it is empty or the program beats its elite."""
         incumbent = self.cells.get(cell)
         if incumbent is None or better(program, incumbent, self.maximize):
@@ -26,7 +26,7 @@ class Grid:
             return True
         return False
 
-    def elites(self) -> list[Program]:
+    def elites(self) -> list[Candidate]:
         """The elites, in a stable order (by iteration)."""
         return sorted(self.cells.values(), key=lambda p: p.iteration)
 

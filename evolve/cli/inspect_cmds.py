@@ -11,9 +11,9 @@ from pathlib import Path
 from rich.table import Table
 
 from evolve.cli.output import console, err_console, fmt_score, jsonable, print_json, program_dict
+from evolve.core.status import Verdict
 from evolve.errors import UserError
 from evolve.evaluation.executor import Evaluation, build_executor
-from evolve.evaluation.result import Status
 from evolve.problem import load_problem
 from evolve.resources import bundled_problems
 from evolve.store.store import RunInfo, Store, resolve_db_url
@@ -45,11 +45,11 @@ def eval_command(
             await executor.close()
 
     result = asyncio.run(once())
-    if result.status is Status.EVALUATOR_ERROR:
+    if result.status is Verdict.EVALUATOR_ERROR:
         raise UserError(
             f"{prob.evaluator.path or prob.config.evaluator.plugin}: the evaluator failed: {result.reason}"
         )
-    kept = (Status.OK, Status.TIMEOUT, Status.FILTERED)
+    kept = (Verdict.OK, Verdict.TIMEOUT, Verdict.FILTERED)
     status = result.status.value if result.status in kept else "error"
     if as_json:
         print_json(

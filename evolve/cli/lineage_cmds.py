@@ -20,8 +20,8 @@ from rich.table import Table
 
 from evolve.cli.output import console, fmt_score, jsonable, print_json, program_dict
 from evolve.code.diff import unified_diff
+from evolve.core.records import Candidate
 from evolve.errors import UserError
-from evolve.program import Program
 from evolve.store import stats
 from evolve.store.reader import Reader, maximizes, primary_metric
 
@@ -105,7 +105,7 @@ def show_command(program_id: str, db: str | None, as_json: bool) -> None:
         ("MAP-Elites cell", ", ".join(map(str, p.cell)) if p.cell else "-"),
         ("model", (p.model or "-") + (f" ({p.mutation})" if p.mutation else "")),
         ("tokens / cost", f"{p.tokens_in} in, {p.tokens_out} out, ${p.cost:.4f}"),
-        ("time", f"LLM {p.timings.llm:.2f}s, evaluation {p.timings.evaluation:.2f}s"),
+        ("time", f"LLM {p.llm_seconds:.2f}s, evaluation {p.eval_seconds:.2f}s"),
     ]
     table = Table(show_header=False, box=None)
     for key, value in rows:
@@ -283,7 +283,7 @@ EXPORT_COLUMNS = (
 )
 
 
-def _export_row(p: Program) -> dict[str, Any]:
+def _export_row(p: Candidate) -> dict[str, Any]:
     return {
         "id": p.id,
         "run_id": p.run_id,
@@ -301,10 +301,10 @@ def _export_row(p: Program) -> dict[str, Any]:
         "tokens_in": p.tokens_in,
         "tokens_out": p.tokens_out,
         "cost_usd": p.cost,
-        "llm_s": p.timings.llm,
-        "evaluation_s": p.timings.evaluation,
-        "engine_s": p.timings.engine,
-        "waiting_s": p.timings.waiting,
+        "llm_s": p.llm_seconds,
+        "evaluation_s": p.eval_seconds,
+        "engine_s": p.engine_seconds,
+        "waiting_s": p.wait_seconds,
         "cell": list(p.cell) if p.cell is not None else None,
         "duplicate_of": p.duplicate_of,
         "created_at": p.created_at,

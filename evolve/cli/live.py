@@ -17,9 +17,9 @@ from rich.table import Table
 from rich.text import Text
 
 from evolve.cli.output import fmt_score
-from evolve.evaluation.result import Status
+from evolve.core.records import Candidate
+from evolve.core.status import CandidateStatus
 from evolve.events import CandidateDone, RunStarted
-from evolve.program import Program
 
 
 class LiveBoard:
@@ -58,14 +58,14 @@ class LiveBoard:
         self.done, self.total = event.done, event.total
         self.session_done += 1
         self.spent += p.cost
-        if p.status is Status.OK and p.score is not None:
+        if p.status is CandidateStatus.OK and p.score is not None:
             self.valid += 1
             self.island_best[p.island] = self._better(self.island_best.get(p.island), p)
         if event.best is not None and event.best.score is not None:
             self.best = (event.best.score, event.best.iteration)
         self.refresh()
 
-    def _better(self, old: tuple[float, int] | None, p: Program) -> tuple[float, int]:
+    def _better(self, old: tuple[float, int] | None, p: Candidate) -> tuple[float, int]:
         score, iteration = p.score or 0.0, p.iteration
         if old is None or (score > old[0] if self.maximize else score < old[0]):
             return (score, iteration)

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from evolve.program import Program
+from evolve.core.records import Candidate
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -33,7 +33,7 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def program_dict(p: Program, with_code: bool = True) -> dict[str, Any]:
+def program_dict(p: Candidate, with_code: bool = True) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": p.id,
         "run_id": p.run_id,
@@ -53,10 +53,10 @@ def program_dict(p: Program, with_code: bool = True) -> dict[str, Any]:
         "tokens_in": p.tokens_in,
         "tokens_out": p.tokens_out,
         "timings": {
-            "llm": p.timings.llm,
-            "evaluation": p.timings.evaluation,
-            "engine": p.timings.engine,
-            "waiting": p.timings.waiting,
+            "llm": p.llm_seconds,
+            "evaluation": p.eval_seconds,
+            "engine": p.engine_seconds,
+            "waiting": p.wait_seconds,
         },
         "duplicate_of": p.duplicate_of,
     }

@@ -8,10 +8,10 @@ from typing import Any
 
 from evolve.cli.live import LiveBoard
 from evolve.cli.output import console, err_console, fmt_score
-from evolve.evaluation.result import Status
+from evolve.core.records import Candidate
+from evolve.core.status import CandidateStatus
 from evolve.events import CandidateDone, Event, RunFinished, RunStarted, Stopping
 from evolve.problem import Problem
-from evolve.program import Program
 
 
 class Progress:
@@ -45,7 +45,7 @@ class Progress:
             )
             self.out.print(
                 f"initial program: {self.metric} = {fmt_score(event.initial.score)} "
-                f"(evaluated in {event.initial.timings.evaluation:.2f}s)"
+                f"(evaluated in {event.initial.eval_seconds:.2f}s)"
             )
             if self.board is not None:
                 self.board.start(event)
@@ -59,7 +59,7 @@ class Progress:
     def _line(self, e: CandidateDone) -> str:
         p = e.program
         width = len(str(e.total))
-        if p.status is Status.OK:
+        if p.status is CandidateStatus.OK:
             outcome = f"{self.metric}={fmt_score(p.score)}"
         else:
             outcome = f"{p.status.value}: {p.reason}"
@@ -67,21 +67,20 @@ class Progress:
                 outcome = outcome[:87] + "..."
         best = f"best={fmt_score(e.best.score)} (#{e.best.iteration})" if e.best else "best=-"
         star = "  * new best" if e.new_best else ""
-        t = p.timings
         return (
             f"[{e.done:>{width}}/{e.total}] #{p.iteration:<{width}} island {p.island}  "
-            f"{outcome}  {best}  llm {t.llm:.1f}s eval {t.evaluation:.1f}s{star}"
+            f"{outcome}  {best}  llm {p.llm_seconds:.1f}s eval {p.eval_seconds:.1f}s{star}"
         )
 
     @staticmethod
-    def time_split(programs: list[Program]) -> dict[str, Any]:
+    def time_split(programs: list[Candidate]) -> dict[str, Any]:
         """Mean seconds per candidate in the LLM, in evaluation and in the engine itself."""
         children = [p for p in programs if p.iteration > 0]
         n = len(children) or 1
-        llm = sum(p.timings.llm for p in children) / n
-        ev = sum(p.timings.evaluation for p in children) / n
-        eng = sum(p.timings.engine for p in children) / n
-        wait = sum(p.timings.waiting for p in children) / n
+        llm = sum(p.llm_seconds for p in children) / n
+        ev = sum(p.eval_seconds for p in children) / n
+        eng = sum(p.engine_seconds for p in children) / n
+        wait = sum(p.wait_seconds for p in children) / n
         total = llm + ev + eng or 1.0
         return {
             "candidates": len(children),
@@ -94,7 +93,7 @@ class Progress:
             "engine_pct": 100 * eng / total,
         }
 
-    def summary(self, finished: RunFinished, programs: list[Program]) -> None:
+    def summary(self, finished: RunFinished, programs: list[Candidate]) -> None:
         if self.board is not None:
             self.board.close()
         children = [p for p in programs if p.iteration > 0]

@@ -1,5 +1,1 @@
-"""Evaluation: the evaluator contract, and running it on a candidate in a sandbox."""
-
-from evolve.evaluation.result import EvaluationResult, Status
-
-__all__ = ["EvaluationResult", "Status"]
+"""Evaluation: running an evaluator on a program in a sandbox and judging what it reports."""

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Protocol
 
 from evolve.config import SandboxConfig, StageConfig
+from evolve.core.status import Verdict
 from evolve.evaluation.backend import Backend, Call, RawOutcome
 from evolve.evaluation.gpus import GpuPool
 from evolve.evaluation.jail import Jail
 from evolve.evaluation.process import ProcessBackend
-from evolve.evaluation.result import Status
 from evolve.problem import EvaluatorTarget, Problem
 
 
@@ -29,7 +29,7 @@ from evolve.problem import EvaluatorTarget, Problem
 class Evaluation:
     """What one evaluation produced, already judged: status, primary score, metrics, output."""
 
-    status: Status
+    status: Verdict
     score: float | None
     metrics: dict[str, float] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)
@@ -90,7 +90,7 @@ class SandboxExecutor:
 
     async def evaluate(self, code: str) -> Evaluation:
         if self.gpu_problem:
-            return Evaluation(Status.ERROR, None, reason=self.gpu_problem)
+            return Evaluation(Verdict.ERROR, None, reason=self.gpu_problem)
         started = time.monotonic()
         metrics: dict[str, float] = {}
         artifacts: dict[str, str] = {}
@@ -110,7 +110,7 @@ class SandboxExecutor:
                 else:
                     artifacts.update(result.artifacts)
                 seconds = time.monotonic() - started
-                if result.status is not Status.OK:
+                if result.status is not Verdict.OK:
                     reason = result.reason if last == 1 else f"stage {number}: {result.reason}"
                     return Evaluation(
                         result.status, None, metrics, artifacts, reason, seconds, number
@@ -122,9 +122,9 @@ class SandboxExecutor:
                         f"{stage.threshold!r}; the full evaluation did not run"
                     )
                     return Evaluation(
-                        Status.FILTERED, None, metrics, artifacts, reason, seconds, number
+                        Verdict.FILTERED, None, metrics, artifacts, reason, seconds, number
                     )
-        return Evaluation(Status.OK, result.score, metrics, artifacts, "", seconds, last)
+        return Evaluation(Verdict.OK, result.score, metrics, artifacts, "", seconds, last)
 
     def _passes(self, score: float | None, threshold: float | None) -> bool:
         if threshold is None or score is None:
@@ -206,15 +206,19 @@ def judge(
             artifacts["traceback"] = raw["traceback"]
         limit = f" (limit {memory_mb} MB)" if memory_mb else ""
         return Evaluation(
-            Status.ERROR, None, artifacts=artifacts, reason=f"out of memory{limit}", seconds=seconds
+            Verdict.ERROR,
+            None,
+            artifacts=artifacts,
+            reason=f"out of memory{limit}",
+            seconds=seconds,
         )
     if raw is None or raw.get("kind") == "no_result":
         reason = (raw or {}).get("error", "the evaluation produced no result")
-        return Evaluation(Status.ERROR, None, artifacts=artifacts, reason=reason, seconds=seconds)
+        return Evaluation(Verdict.ERROR, None, artifacts=artifacts, reason=reason, seconds=seconds)
     kind = raw.get("kind")
     if kind == "timeout":
         return Evaluation(
-            Status.TIMEOUT,
+            Verdict.TIMEOUT,
             None,
             artifacts=artifacts,
             seconds=seconds,
@@ -223,7 +227,7 @@ def judge(
     if kind in ("error", "evaluator_error"):
         if raw.get("traceback"):
             artifacts["traceback"] = raw["traceback"]
-        status = Status.ERROR if kind == "error" else Status.EVALUATOR_ERROR
+        status = Verdict.ERROR if kind == "error" else Verdict.EVALUATOR_ERROR
         return Evaluation(
             status, None, artifacts=artifacts, reason=raw.get("error", "?"), seconds=seconds
         )
@@ -240,5 +244,5 @@ def judge(
         names = ", ".join(sorted(metrics)) or "none"
         failure = f"the evaluator returned no {primary!r} metric (it returned: {names})"
     if failure:
-        return Evaluation(Status.ERROR, None, metrics, artifacts, failure, seconds)
-    return Evaluation(Status.OK, metrics[primary], metrics, artifacts, seconds=seconds)
+        return Evaluation(Verdict.ERROR, None, metrics, artifacts, failure, seconds)
+    return Evaluation(Verdict.OK, metrics[primary], metrics, artifacts, seconds=seconds)

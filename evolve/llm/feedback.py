@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from evolve.evaluation.result import Status
+from evolve.core.records import Candidate, LLMCall
+from evolve.core.status import CandidateStatus
 from evolve.llm.ensemble import Ensemble
 from evolve.llm.selection import improvement_reward
-from evolve.program import LLMCall, Program
 
 
 class Feedback:
@@ -24,7 +24,9 @@ class Feedback:
         self.low: float | None = None
         self.high: float | None = None
 
-    def observe(self, program: Program, parent: Program | None, calls: Sequence[LLMCall]) -> None:
+    def observe(
+        self, program: Candidate, parent: Candidate | None, calls: Sequence[LLMCall]
+    ) -> None:
         """Learn from ``program`` (the initial one included: it sets the score scale)."""
         if program.ok and program.score is not None:
             s = program.score
@@ -32,7 +34,9 @@ class Feedback:
             self.high = s if self.high is None else max(self.high, s)
         ordered = sorted(calls, key=lambda c: c.call_index)
         answered = [c for c in ordered if not c.fault and not c.outcome]
-        producer = answered[-1] if answered and program.status is not Status.INVALID else None
+        producer = (
+            answered[-1] if answered and program.status is not CandidateStatus.INVALID else None
+        )
         spread = (self.high - self.low) if self.low is not None and self.high is not None else 0
         for call in ordered:
             arm = self.ensemble.index_of(call.model)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from evolve.core.records import LLMCall
 from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, ModelKind, shown_prompt
 from evolve.llm.retry import StopSearch
-from evolve.program import LLMCall
 
 
 class ReplayEnded(StopSearch):

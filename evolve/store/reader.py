@@ -23,9 +23,9 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
+from evolve.core.records import Candidate, LLMCall
+from evolve.core.status import CandidateStatus
 from evolve.errors import UserError
-from evolve.evaluation.result import Status
-from evolve.program import LLMCall, Program
 from evolve.store.models import LLMCallRow, ProgramRow, RunRow
 from evolve.store.store import RunInfo, _call, _program, _run_info, resolve_db_url
 
@@ -167,7 +167,7 @@ class Reader:
 
     def _summaries(self, infos: list[RunInfo]) -> list[RunSummary]:
         ids = [i.id for i in infos]
-        child_ok = and_(ProgramRow.status == Status.OK.value, ProgramRow.iteration > 0)
+        child_ok = and_(ProgramRow.status == CandidateStatus.OK.value, ProgramRow.iteration > 0)
         with self.session() as s:
             counts = {
                 run_id: (n, valid)
@@ -206,21 +206,21 @@ class Reader:
         score = ProgramRow.score
         stmt = (
             select(score)
-            .where(ProgramRow.run_id == info.id, ProgramRow.status == Status.OK.value)
+            .where(ProgramRow.run_id == info.id, ProgramRow.status == CandidateStatus.OK.value)
             .where(score.is_not(None))
             .order_by(score.desc() if maximizes(info) else score.asc())
             .limit(1)
         )
         return s.scalar(stmt)
 
-    def best(self, run_id: str, top: int = 1) -> list[Program]:
+    def best(self, run_id: str, top: int = 1) -> list[Candidate]:
         """The run's ``top`` best successfully evaluated programs."""
         info = self.run(run_id)
         order = ProgramRow.score.desc() if maximizes(info) else ProgramRow.score.asc()
         with self.session() as s:
             stmt = (
                 select(ProgramRow)
-                .where(ProgramRow.run_id == info.id, ProgramRow.status == Status.OK.value)
+                .where(ProgramRow.run_id == info.id, ProgramRow.status == CandidateStatus.OK.value)
                 .where(ProgramRow.score.is_not(None))
                 .order_by(order, ProgramRow.iteration)
                 .limit(top)
@@ -228,7 +228,7 @@ class Reader:
             return [_program(r) for r in s.scalars(stmt)]
 
     # programs -------------------------------------------------------------------------
-    def program(self, prefix: str) -> Program:
+    def program(self, prefix: str) -> Candidate:
         """A program by id or unique id prefix (across all runs)."""
         if not prefix.strip():
             raise UserError("give a program id (or a unique prefix of one)")
@@ -253,14 +253,14 @@ class Reader:
             assert row is not None
             return _program(row)
 
-    def parent(self, program: Program) -> Program | None:
+    def parent(self, program: Candidate) -> Candidate | None:
         if program.parent_id is None:
             return None
         with self.session() as s:
             row = s.get(ProgramRow, program.parent_id)
             return _program(row) if row is not None else None
 
-    def programs(self, run_id: str) -> Iterator[Program]:
+    def programs(self, run_id: str) -> Iterator[Candidate]:
         """Every candidate of a run in iteration order, streamed (code included)."""
         with self.session() as s:
             stmt = (

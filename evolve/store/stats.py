@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
-from evolve.evaluation.result import Status
+from evolve.core.status import CandidateStatus
 from evolve.store.models import LLMCallRow, ProgramRow, RunRow
 from evolve.store.reader import Reader, maximizes
 from evolve.store.store import RunInfo
 
-OK = Status.OK.value
+OK = CandidateStatus.OK.value
 
 
 def _improvements(reader: Reader, info: RunInfo, group: Any) -> dict[Any, int]:

@@ -21,9 +21,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
+from evolve.core.records import Candidate, LLMCall
+from evolve.core.status import CandidateStatus
 from evolve.errors import UserError
-from evolve.evaluation.result import EVALUATED, Status
-from evolve.program import LLMCall, Program, Timings
 from evolve.store.indexes import ensure_indexes
 from evolve.store.models import Base, LLMCallRow, ProgramRow, RunRow
 
@@ -155,7 +155,7 @@ class Store:
         return [_run_info(r) for r in rows]
 
     # programs -------------------------------------------------------------
-    def add_program(self, p: Program, calls: Sequence[LLMCall] = ()) -> None:
+    def add_program(self, p: Candidate, calls: Sequence[LLMCall] = ()) -> None:
         """Commit one candidate, with the LLM calls that made it, now and together: killing
         the process later cannot lose it."""
         with self._session.begin() as s:
@@ -169,11 +169,11 @@ class Store:
             if row is not None:
                 row.cell = list(cell)
 
-    def programs(self, run_id: str) -> list[Program]:
+    def programs(self, run_id: str) -> list[Candidate]:
         """All candidates of a run, in iteration order."""
         return list(self.iter_programs(run_id))
 
-    def iter_programs(self, run_id: str) -> Iterator[Program]:
+    def iter_programs(self, run_id: str) -> Iterator[Candidate]:
         with self._session() as s:
             stmt = (
                 select(ProgramRow).where(ProgramRow.run_id == run_id).order_by(ProgramRow.iteration)
@@ -181,7 +181,7 @@ class Store:
             for row in s.scalars(stmt):
                 yield _program(row)
 
-    def program(self, program_id: str) -> Program:
+    def program(self, program_id: str) -> Candidate:
         """A program by id or unique id prefix."""
         with self._session() as s:
             stmt = (
@@ -196,25 +196,25 @@ class Store:
             raise UserError(f"program id prefix {program_id!r} is ambiguous: give more characters")
         return _program(rows[0])
 
-    def find_evaluated(self, run_id: str, code_hash: str) -> Program | None:
+    def find_evaluated(self, run_id: str, code_hash: str) -> Candidate | None:
         """The evaluated program of this run with this code, if any."""
         with self._session() as s:
             stmt = (
                 select(ProgramRow)
                 .where(ProgramRow.run_id == run_id, ProgramRow.code_hash == code_hash)
-                .where(ProgramRow.status.in_([s.value for s in EVALUATED]))
+                .where(ProgramRow.status.in_([s.value for s in CandidateStatus if s.evaluated]))
                 .order_by(ProgramRow.iteration)
                 .limit(1)
             )
             row = s.scalars(stmt).first()
         return _program(row) if row is not None else None
 
-    def best(self, run_id: str, maximize: bool, top: int = 1) -> list[Program]:
+    def best(self, run_id: str, maximize: bool, top: int = 1) -> list[Candidate]:
         order = ProgramRow.score.desc() if maximize else ProgramRow.score.asc()
         with self._session() as s:
             stmt = (
                 select(ProgramRow)
-                .where(ProgramRow.run_id == run_id, ProgramRow.status == Status.OK.value)
+                .where(ProgramRow.run_id == run_id, ProgramRow.status == CandidateStatus.OK.value)
                 .where(ProgramRow.score.is_not(None))
                 .order_by(order, ProgramRow.iteration)
                 .limit(top)
@@ -318,81 +318,24 @@ def _sql_literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _program_row(p: Program) -> ProgramRow:
-    return ProgramRow(
-        id=p.id,
-        run_id=p.run_id,
-        iteration=p.iteration,
-        code=p.code,
-        code_hash=p.code_hash,
-        parent_id=p.parent_id,
-        inspiration_ids=list(p.inspiration_ids),
-        island=p.island,
-        generation=p.generation,
-        status=p.status.value,
-        reason=p.reason,
-        score=p.score,
-        metrics=_finite(p.metrics),
-        artifacts=dict(p.artifacts),
-        cell=list(p.cell) if p.cell is not None else None,
-        diff=p.diff,
-        model=p.model,
-        mutation=p.mutation,
-        tokens_in=p.tokens_in,
-        tokens_out=p.tokens_out,
-        llm_seconds=p.timings.llm,
-        eval_seconds=p.timings.evaluation,
-        engine_seconds=p.timings.engine,
-        wait_seconds=p.timings.waiting,
-        duplicate_of=p.duplicate_of,
-        cost=p.cost,
-        selected_model=p.selected_model,
-        stage=p.stage,
-        created_at=p.created_at or time.time(),
-    )
+def _program_row(p: Candidate) -> ProgramRow:
+    values = p.to_dict()
+    values["created_at"] = p.created_at or time.time()
+    return ProgramRow(**values)
 
 
 def _call_row(call: LLMCall) -> LLMCallRow:
-    return LLMCallRow(
-        run_id=call.run_id,
-        program_id=call.program_id,
-        iteration=call.iteration,
-        model=call.model,
-        prompt=call.prompt,
-        response=call.response,
-        tokens_in=call.tokens_in,
-        tokens_out=call.tokens_out,
-        latency=call.latency,
-        seed=call.seed,
-        temperature=call.temperature,
-        error=call.error,
-        call_index=call.call_index,
-        fault=call.fault,
-        outcome=call.outcome,
-        cost=call.cost,
-        created_at=time.time(),
-    )
+    values = call.to_dict()
+    values["created_at"] = call.created_at or time.time()
+    return LLMCallRow(**values)
+
+
+def _columns(row: Any) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
 
 
 def _call(r: LLMCallRow) -> LLMCall:
-    return LLMCall(
-        run_id=r.run_id,
-        iteration=r.iteration,
-        model=r.model,
-        prompt=r.prompt,
-        response=r.response,
-        program_id=r.program_id,
-        tokens_in=r.tokens_in,
-        tokens_out=r.tokens_out,
-        latency=r.latency,
-        seed=r.seed,
-        temperature=r.temperature,
-        error=r.error,
-        call_index=r.call_index or 0,
-        fault=r.fault or "",
-        outcome=r.outcome or "",
-        cost=r.cost or 0.0,
-    )
+    return LLMCall.from_dict(_columns(r))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -424,36 +367,5 @@ def _run_info(r: RunRow) -> RunInfo:
     )
 
 
-def _program(r: ProgramRow) -> Program:
-    return Program(
-        id=r.id,
-        run_id=r.run_id,
-        iteration=r.iteration,
-        code=r.code,
-        island=r.island,
-        generation=r.generation,
-        status=Status(r.status),
-        score=r.score,
-        metrics={k: (float("nan") if v is None else v) for k, v in (r.metrics or {}).items()},
-        artifacts=dict(r.artifacts or {}),
-        reason=r.reason,
-        parent_id=r.parent_id,
-        inspiration_ids=tuple(r.inspiration_ids or ()),
-        cell=tuple(r.cell) if r.cell is not None else None,
-        diff=r.diff,
-        model=r.model,
-        mutation=r.mutation,
-        tokens_in=r.tokens_in,
-        tokens_out=r.tokens_out,
-        timings=Timings(
-            llm=r.llm_seconds,
-            evaluation=r.eval_seconds,
-            engine=r.engine_seconds,
-            waiting=r.wait_seconds or 0.0,
-        ),
-        duplicate_of=r.duplicate_of,
-        created_at=r.created_at,
-        cost=r.cost or 0.0,
-        selected_model=r.selected_model or "",
-        stage=r.stage or 0,
-    )
+def _program(r: ProgramRow) -> Candidate:
+    return Candidate.from_dict(_columns(r))

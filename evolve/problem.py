@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from evolve.code.blocks import BlockError, Blocks, language_for, split
 from evolve.config import ProblemConfig
+from evolve.core.objective import Objective
 from evolve.errors import UserError
 from evolve.prompts import DEFAULT_TEMPLATES, Templates
 from evolve.resources import bundled_evaluators, bundled_problems
@@ -59,8 +60,13 @@ class Problem:
         return self.file.parent
 
     @property
+    def objective(self) -> Objective:
+        """The direction of the primary metric: every comparison of scores goes through it."""
+        return Objective.of(self.config.evaluator.direction)
+
+    @property
     def maximize(self) -> bool:
-        return self.config.evaluator.direction.value == "maximize"
+        return self.objective.maximize
 
 
 def find_problem_file(spec: str) -> Path:

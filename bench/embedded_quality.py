@@ -89,8 +89,9 @@ def main() -> None:
         s = r["time_split"]
         print(
             f"  seed {r['seed']}: {r['valid']}/{r['proposals']} valid, initial {r['initial']:.6g}"
-            f" -> best {r['best']:.6g}; per candidate LLM {s['llm_s']:.2f}s, "
-            f"evaluation {s['evaluation_s']:.2f}s, engine {s['engine_s']:.3f}s; {r['seconds']}s"
+            f" -> best {r['best']:.6g}; per candidate LLM {s['llm_seconds']:.2f}s, "
+            f"evaluation {s['eval_seconds']:.2f}s, engine {s['engine_seconds']:.3f}s; "
+            f"{r['seconds']}s"
         )
 
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from loopback import Exchange, serve
 
-from evolve.controller import Controller
+from evolve.search.runner import Runner
 from evolve.evaluation.executor import ProcessExecutor
 from evolve.llm.ensemble import build_ensemble
 from evolve.problem import load_problem
@@ -95,11 +95,11 @@ def main() -> None:
         store = Store(resolve_db_url(str(folder / "bench.db")))
         run_id = store.create_run(problem.name, str(problem.file), {}, 0)
         executor = ProcessExecutor(problem.evaluator, problem.config.sandbox, "score", "python")
-        controller = Controller(
+        runner = Runner(
             problem, store, executor, build_ensemble(problem.config.llm), run_id
         )
         started = time.monotonic()
-        finished = asyncio.run(controller.run())
+        finished = asyncio.run(runner.run())
         ended = time.monotonic()
         calls = [r for r in server.requests]
         # The steady state: from the first call's start to the last call's start.

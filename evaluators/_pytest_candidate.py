@@ -4,7 +4,7 @@ It gives the problem's tests the candidate, and reports every test's outcome to 
 evaluator as JSON lines on a pipe that no candidate process inherits:
 
 * fixture ``candidate``: ``candidate.solve(2, 3)`` runs the candidate's ``solve`` in a
-  fresh process of its own (``evolve.candidate.call``) and returns its value as plain data;
+  fresh process of its own (``evolve.sdk.call``) and returns its value as plain data;
 * fixture ``candidate_path``: the candidate's file (also in ``$EVOLVE_CANDIDATE``).
 
 Tests must reach the candidate through these; a test that imports the candidate's file
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from evolve.candidate import call
+from evolve.sdk import call, context
 
 
 class Candidate:
@@ -50,6 +50,11 @@ def candidate(candidate_path: str) -> Candidate:
     timeout = os.environ.get("EVOLVE_CALL_TIMEOUT")
     return Candidate(candidate_path, float(timeout) if timeout else None)
 
+
+if os.environ.get("EVOLVE_PYTEST_SECONDS"):
+    # What was left of the evaluation when pytest started: every call in the tests fits in
+    # it, leaving the evaluator time to report (set by the pytest plugin, read only here).
+    context.configure(float(os.environ["EVOLVE_PYTEST_SECONDS"]))
 
 _REPORT = os.fdopen(int(os.environ["EVOLVE_PYTEST_FD"]), "w", encoding="utf-8")
 os.set_inheritable(_REPORT.fileno(), False)

@@ -1,7 +1,7 @@
 """Built-in evaluator plugin ``benchmark``: how much faster the candidate's function is
 than a baseline implementation, on given inputs, when its answers are the same.
 
-Every run of either implementation is a fresh process (``evolve.candidate``); the time
+Every run of either implementation is a fresh process (``evolve.sdk.runner``); the time
 measured is from sending the arguments to receiving the answer, so start-up and import
 are not counted, and the candidate cannot touch the clock that measures it. Runs of the
 baseline and the candidate alternate, ``repeats`` times per input, and each input's time
@@ -35,8 +35,8 @@ import statistics
 from typing import Any
 
 from evolve import EvaluationResult
-from evolve.candidate import CandidateError, run
-from evolve.compare import mismatch
+from evolve.sdk import CallError, run
+from evolve.sdk.compare import mismatch
 
 
 def load_inputs(inputs: str, inputs_file: str, arrays: bool) -> list[list[Any]]:
@@ -95,12 +95,12 @@ def evaluate(
         for _ in range(repeats):
             try:
                 base = run(baseline_file, function, args, timeout=timeout, echo=False)
-            except CandidateError as exc:
+            except CallError as exc:
                 raise RuntimeError(f"input {number}: the baseline failed: {exc}") from None
             try:
                 cand = run(program_path, function, args, timeout=timeout)
-            except CandidateError as exc:
-                raise CandidateError(
+            except CallError as exc:
+                raise CallError(
                     exc.kind, f"input {number}: {exc}", traceback=exc.traceback, during=exc.during
                 ) from None
             wrong = mismatch(cand.value, base.value, abs_tol, rel_tol)

@@ -1,6 +1,6 @@
 """Built-in evaluator plugin ``function_cases``: call a candidate's function on test cases.
 
-Each case runs in a fresh process of the candidate's own (``evolve.candidate``), so no
+Each case runs in a fresh process of the candidate's own (``evolve.sdk.runner``), so no
 state carries over and nothing the candidate does reaches this evaluator; its answer is
 compared with the expected one (exactly, or within a tolerance). score = the fraction of
 cases answered correctly; the artifact ``failures`` lists the cases that were not. A
@@ -29,8 +29,8 @@ import json
 from typing import Any
 
 from evolve import EvaluationResult
-from evolve.candidate import CandidateError, run
-from evolve.compare import mismatch, show
+from evolve.sdk import CallError, run
+from evolve.sdk.compare import mismatch, show
 
 MAX_LISTED = 20
 
@@ -86,7 +86,7 @@ def evaluate(
         shown = ", ".join([*map(show, args), *(f"{k}={show(v)}" for k, v in kwargs.items())])
         try:
             answer = run(program_path, function, args, kwargs, timeout=timeout).value
-        except CandidateError as exc:
+        except CallError as exc:
             if exc.during == "load":
                 raise
             failures.append(f"{label}: {function}({shown}): {exc}")

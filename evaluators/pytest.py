@@ -3,7 +3,7 @@
 pytest runs as a subprocess of this evaluator, on the test file from the problem folder.
 Tests reach the candidate through the fixture ``candidate`` (``candidate.solve(2, 3)``
 calls the candidate's ``solve`` in a fresh process of its own, through
-``evolve.candidate``, and returns its value as plain data) or ``candidate_path`` (its file,
+``evolve.sdk.runner``, and returns its value as plain data) or ``candidate_path`` (its file,
 also in ``$EVOLVE_CANDIDATE``). Each test's outcome comes back on a private pipe that no
 candidate process inherits. score = the fraction of the collected tests that passed; the
 artifact ``failures`` shows each failure. A test file that does not collect is an error.
@@ -29,9 +29,12 @@ import sys
 import tempfile
 
 from evolve import EvaluationResult
-from evolve.candidate import remaining_time
+from evolve.sdk import remaining_time
 
 PLUGIN = "_pytest_candidate"
+WRAP_UP = 1.5
+"""Seconds of what is left of the evaluation that pytest keeps for itself after its calls
+to the candidate: to report the last test, tear down and exit before the evaluation ends."""
 _FAILURE_CHARS = 1500
 MAX_LISTED = 20
 
@@ -67,8 +70,8 @@ def evaluate(
         )
         if call_timeout:
             env["EVOLVE_CALL_TIMEOUT"] = str(call_timeout)
-        if left is not None:  # the candidate calls inside pytest share what is left
-            env["EVOLVE_CANDIDATE_TIMEOUT"] = str(max(left, 0.1))
+        if left is not None:  # the calls inside pytest share what is left (its plugin says so)
+            env["EVOLVE_PYTEST_SECONDS"] = str(max(left - WRAP_UP, 0.1))
         rootdir = os.path.dirname(os.path.abspath(test_file))  # test ids relative to it
         command = [sys.executable, "-m", "pytest", "-c", ini, "--rootdir", rootdir]
         command += ["-p", "no:cacheprovider", "-p", PLUGIN, "-q", "-rN"]

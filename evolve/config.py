@@ -164,11 +164,25 @@ class SearchConfig(_Strict):
     elite_pool: Annotated[int, Field(ge=1)] = 5
     """How many top programs of an island exploitation draws from."""
     num_inspirations: Annotated[int, Field(ge=0, le=16)] = 2
+    population_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    """Programs an island holds at most. Past it, the island evicts its worst-ranked program
+    that is neither an elite of its MAP-Elites grid nor its best (ties on the score: the
+    oldest first), so memory and the cost of a draw stay bounded however long the run. An
+    island whose grid has more elites than this keeps its elites (and its best) only."""
 
     @model_validator(mode="after")
     def _ratios(self) -> SearchConfig:
         if self.exploration_ratio + self.exploitation_ratio > 1:
             raise ValueError("exploration_ratio + exploitation_ratio must be at most 1")
+        return self
+
+    @model_validator(mode="after")
+    def _population(self) -> SearchConfig:
+        if self.population_size < self.elite_pool:
+            raise ValueError(
+                f"population_size ({self.population_size}) must be at least elite_pool "
+                f"({self.elite_pool})"
+            )
         return self
 
 

@@ -72,7 +72,7 @@ class Controller:
         self._wake = asyncio.Event()
         self.run_id = run_id
         self.listener = listener or (lambda _event: None)
-        self.archive = IslandArchive(self.config.features, self.config.search, problem.maximize)
+        self.archive = IslandArchive(self.config.features, self.config.search, problem.objective)
         self._pending: dict[int, Candidate] = {}
         self._applied = -1
         self._done = 0

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from evolve.core.records import Candidate
+from evolve.core.status import RunStatus
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Stopping:
 @dataclass(frozen=True)
 class RunFinished:
     run_id: str
-    status: str
+    status: RunStatus
     message: str
     best: Candidate | None
     done: int

@@ -11,15 +11,16 @@ and LLM calls as plain objects, or, when pandas is installed, as DataFrames.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from evolve.core.records import Candidate, LLMCall
-from evolve.store import stats
+from evolve.store.database import resolve_db_url
 from evolve.store.reader import Reader, RunSummary
-from evolve.store.store import RunInfo, resolve_db_url
+from evolve.store.rows import RunInfo
+from evolve.store.stats import run_stats
+from evolve.store.views import run_json, table_row
 
 if TYPE_CHECKING:
     import pandas
@@ -68,12 +69,11 @@ class LineageDB:
         return self.reader.program(program_id)
 
     def best(self, run: str | None = None, top: int = 1) -> list[Candidate]:
-        return self.reader.best(self.run(run).id, top)
+        return self.reader.best(self.run(run), top)
 
     def lineage(self, program_id: str) -> list[Candidate]:
         """The program and its ancestors, from the initial program to it."""
-        full_id = self.reader.program(program_id).id
-        return [self.reader.program(step["id"]) for step in self.reader.ancestry(full_id)]
+        return self.reader.ancestry(self.reader.program(program_id).id)
 
     def calls(self, program_id: str) -> list[LLMCall]:
         """The LLM exchanges that made a program."""
@@ -81,62 +81,22 @@ class LineageDB:
 
     def stats(self, run: str | None = None) -> dict[str, Any]:
         """Per model, per island, MAP-Elites coverage and the bandit (as ``evolve stats``)."""
-        info = self.run(run)
-        return {
-            "models": stats.model_stats(self.reader, info),
-            "islands": stats.island_stats(self.reader, info),
-            "coverage": stats.coverage(self.reader, info),
-            "bandit": stats.bandit(self.reader, info),
-        }
+        return run_stats(self.reader, self.run(run))
 
-    # DataFrames -----------------------------------------------------------------------
+    # DataFrames: the same columns as ``evolve runs --json`` and ``evolve export`` ---------
     def runs_df(self) -> pandas.DataFrame:
-        rows = []
-        for r in self.runs():
-            row = {k: v for k, v in asdict(r.info).items() if k != "config"}
-            row.update(
-                candidates=r.candidates,
-                valid=r.valid,
-                best_score=r.best_score,
-                spent_usd=r.spent_usd,
-            )
-            rows.append(row)
-        return _pandas().DataFrame(rows)
+        """One row per run: its record (but the configuration) and its aggregates."""
+        return _pandas().DataFrame([run_json(r) for r in self.runs()])
 
     def programs_df(self, run: str | None = None, code: bool = False) -> pandas.DataFrame:
-        """One row per candidate: the scalar fields, ``metric.NAME`` columns and timings
-        (``code=True`` adds the code and diff)."""
-        rows = []
-        for p in self.reader.programs(self.run(run).id):
-            row: dict[str, Any] = {
-                "id": p.id,
-                "run_id": p.run_id,
-                "iteration": p.iteration,
-                "parent_id": p.parent_id,
-                "island": p.island,
-                "generation": p.generation,
-                "status": p.status.value,
-                "reason": p.reason,
-                "score": p.score,
-                "model": p.model,
-                "mutation": p.mutation,
-                "cell": p.cell,
-                "tokens_in": p.tokens_in,
-                "tokens_out": p.tokens_out,
-                "cost_usd": p.cost,
-                "llm_s": p.llm_seconds,
-                "evaluation_s": p.eval_seconds,
-                "created_at": p.created_at,
-            }
-            row.update({f"metric.{k}": v for k, v in p.metrics.items()})
-            if code:
-                row.update(code=p.code, diff=p.diff)
-            rows.append(row)
+        """One row per candidate: the record's fields (``code=True`` adds the code and the
+        diff) and one ``metric.NAME`` column per metric."""
+        rows = [table_row(p, code=code) for p in self.reader.programs(self.run(run).id)]
         return _pandas().DataFrame(rows)
 
     def calls_df(self, run: str | None = None) -> pandas.DataFrame:
         """One row per LLM call of a run (prompts and answers included)."""
-        calls = [asdict(c) for c in self.reader.calls_of_run(self.run(run).id)]
+        calls = [c.to_dict() for c in self.reader.calls_of_run(self.run(run).id)]
         return _pandas().DataFrame(calls)
 
 

@@ -99,16 +99,18 @@ def load_problem(spec: str, overrides: dict[str, Any] | None = None) -> Problem:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{file}: cannot read: {exc}") from None
     for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value)
+        set_dotted(raw, dotted, value)
     config = validate_config(raw, file)
     return problem_from_config(config, file)
 
 
-def validate_config(raw: dict[str, Any], file: Path) -> ProblemConfig:
+def validate_config(raw: dict[str, Any], where: Path | str) -> ProblemConfig:
+    """The settings, validated; a mistake is a ``UserError`` saying ``where`` (the problem
+    file, or the code that built the problem) and which key."""
     try:
         return ProblemConfig.model_validate(raw)
     except ValidationError as exc:
-        raise UserError(f"{file}: {describe_validation_error(exc)}") from None
+        raise UserError(f"{where}: {describe_validation_error(exc)}") from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -209,7 +211,8 @@ def _option_files(
     return tuple(resolved.items()), tuple(files)
 
 
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """``raw["a"]["b"] = value`` for ``dotted = "a.b"``, making the tables on the way."""
     node = raw
     *parents, leaf = dotted.split(".")
     for key in parents:

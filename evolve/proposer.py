@@ -13,7 +13,7 @@ import ast
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from evolve.code.blocks import Blocks, check_preserved, split
 from evolve.code.diff import apply_edits, parse_edits
@@ -27,13 +27,14 @@ from evolve.code.versions import (
     stop_sequences,
 )
 from evolve.config import MutationStyle
-from evolve.core.records import Candidate, LLMCall, code_hash
+from evolve.core.records import Candidate, code_hash
 from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, shown_prompt
 from evolve.llm.ensemble import Member
 from evolve.llm.retry import Health, RetryPolicy, Sleep, StopSearch, real_sleep
 from evolve.problem import Problem
 from evolve.prompts import chat_prompt, extract_code_block
-from evolve.spending import Tab
+from evolve.proposal import Attempt, CallLog, Proposal
+from evolve.search.draw import Draw
 
 DEFAULT_HINTS = (
     ".",
@@ -46,86 +47,6 @@ DEFAULT_HINTS = (
 )
 
 _CONTEXT_CHARS = 2500
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One model call of a proposal, for the record (and for replay)."""
-
-    prompt: str
-    response: str
-    seed: int
-    temperature: float
-    tokens_in: int = 0
-    tokens_out: int = 0
-    latency: float = 0.0
-    error: str = ""
-    model: str = ""
-    fault: str = ""
-    """Why the call failed (a ``Fault`` value); empty when the model answered."""
-    cost: float = 0.0
-    index: int = 0
-    """The call's number within its iteration."""
-    outcome: str = ""
-    """For an answered call: why it gave no child (empty for the one that did)."""
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A child program, or why there is none; and the calls it took."""
-
-    code: str | None
-    reason: str
-    model: str
-    mutation: MutationStyle
-    attempts: tuple[Attempt, ...] = field(default_factory=tuple)
-    duplicate_of: str | None = None
-    """Set when every answer repeated a program the run already has."""
-    waited: float = 0.0
-    """Seconds of backoff between retries."""
-
-    @property
-    def llm_seconds(self) -> float:
-        return sum(a.latency for a in self.attempts)
-
-    @property
-    def tokens_in(self) -> int:
-        return sum(a.tokens_in for a in self.attempts)
-
-    @property
-    def tokens_out(self) -> int:
-        return sum(a.tokens_out for a in self.attempts)
-
-    @property
-    def cost(self) -> float:
-        return sum(a.cost for a in self.attempts)
-
-
-def calls_of(
-    run_id: str, iteration: int, program_id: str | None, attempts: Sequence[Attempt]
-) -> list[LLMCall]:
-    """A proposal's calls as the Store keeps them."""
-    return [
-        LLMCall(
-            run_id=run_id,
-            iteration=iteration,
-            model=a.model,
-            prompt=a.prompt,
-            response=a.response,
-            program_id=program_id,
-            tokens_in=a.tokens_in,
-            tokens_out=a.tokens_out,
-            latency=a.latency,
-            seed=a.seed,
-            temperature=a.temperature,
-            error=a.error,
-            call_index=a.index,
-            fault=a.fault,
-            outcome=a.outcome,
-            cost=a.cost,
-        )
-        for a in attempts
-    ]
 
 
 class Proposer:
@@ -147,27 +68,19 @@ class Proposer:
         self._jitter = random.Random()  # timing only: never touches what the run computes
 
     async def propose(
-        self,
-        parent: Candidate,
-        inspirations: list[Candidate],
-        member: Member,
-        rng: random.Random,
-        known: Callable[[str], str | None] = lambda _hash: None,
-        fallbacks: Sequence[Member] = (),
-        iteration: int = 0,
-        ancestors: Sequence[Candidate] = (),
-        tab: Tab | None = None,
+        self, draw: Draw, log: CallLog, known: Callable[[str], str | None] = lambda _hash: None
     ) -> Proposal:
-        """Ask ``member`` for a child of ``parent``. A call that keeps failing moves on to the
-        next of ``fallbacks``; an unusable answer is asked again (``llm.attempts`` answers
-        in all). ``known(code_hash)`` names a program of the run that already has that code
-        (such an answer is retried, like an unusable one). Raises ``Outage`` when every model
-        has been failing for too long. ``tab`` accounts every call to the run's budget (which
-        may hold back the first, raising ``BudgetSpent``, and allow fewer answers)."""
-        log = _CallLog(iteration, tab)
+        """Ask the drawn model for a child of the drawn parent. A call that keeps failing
+        moves on to the next of the draw's fallbacks; an unusable answer is asked again
+        (``llm.attempts`` answers in all). ``known(code_hash)`` names a program of the run
+        that already has that code (such an answer is retried, like an unusable one).
+        Raises ``Outage`` when every model has been failing for too long. Every call goes
+        into ``log``, whose tab accounts it to the run's budget (which may hold back the
+        first, raising ``BudgetSpent``, and allow fewer answers)."""
+        parent, inspirations, rng = draw.parent, list(draw.inspirations), draw.rng
+        ancestors, tab = draw.ancestors, log.tab
         attempts = self.problem.config.llm.attempts
-        slept = [0.0]
-        members = [member, *fallbacks]
+        members = [draw.member, *draw.fallbacks]
         current = 0
         answers = 0
         reason = ""
@@ -181,12 +94,10 @@ class Proposer:
                 # Every model is failing for now: wait and go round again, until they are
                 # back or the outage limit stops the run (the iteration is not spent).
                 if self.health.down():
-                    outage = self.health.outage()
-                    outage.attempts = tuple(log.attempts)
-                    raise outage
+                    raise self.health.outage()
                 started = time.monotonic()
                 await self.sleep(self.policy.backoff_max * (0.5 + 0.5 * self._jitter.random()))
-                slept[0] += time.monotonic() - started
+                log.waited += time.monotonic() - started
                 current, transient = 0, False
                 continue
             m = members[current]
@@ -204,7 +115,7 @@ class Proposer:
                 stop=stop,
                 stop_pattern=pattern,
             )
-            response = await self._call(m, request, log, slept)
+            response = await self._call(m, request, log)
             if response is None:
                 reason = f"LLM call failed: {log.attempts[-1].error}"
                 transient |= Fault(log.attempts[-1].fault).transient
@@ -214,7 +125,9 @@ class Proposer:
             code, reason = finish(response.text)
             duplicate_of = known(code_hash(code)) if code is not None else None
             if code is not None and duplicate_of is None:
-                return Proposal(code, "", m.spec, m.mutation, tuple(log.attempts), waited=slept[0])
+                return Proposal(
+                    code, "", m.spec, m.mutation, tuple(log.attempts), waited=log.waited
+                )
             if duplicate_of is not None:
                 reason, repeated = "repeats a program of this run", code
             log.mark_unusable(reason)
@@ -227,12 +140,10 @@ class Proposer:
         code = repeated if duplicate_of is not None else None
         last = members[min(current, len(members) - 1)]
         return Proposal(
-            code, reason, last.spec, last.mutation, tuple(log.attempts), duplicate_of, slept[0]
+            code, reason, last.spec, last.mutation, tuple(log.attempts), duplicate_of, log.waited
         )
 
-    async def _call(
-        self, member: Member, request: LLMRequest, log: _CallLog, slept: list[float]
-    ) -> LLMResponse | None:
+    async def _call(self, member: Member, request: LLMRequest, log: CallLog) -> LLMResponse | None:
         """One answer from ``member``, retrying transient faults; None when it gave none."""
         shown = shown_prompt(request)
         for retry in range(self.policy.retries + 1):
@@ -257,19 +168,15 @@ class Proposer:
                 )
                 self.health.failure(exc, member.spec)
                 if exc.stops_run:
-                    stop = StopSearch(f"{member.spec}: {exc}")
-                    stop.attempts = tuple(log.attempts)
-                    raise stop from None
+                    raise StopSearch(f"{member.spec}: {exc}") from None
                 if self.health.down():
-                    outage = self.health.outage()
-                    outage.attempts = tuple(log.attempts)
-                    raise outage from None
+                    raise self.health.outage() from None
                 if not exc.fault.transient or retry == self.policy.retries:
                     return None
                 delay = self.policy.delay(retry, exc, self._jitter)
                 started = time.monotonic()
                 await self.sleep(delay)
-                slept[0] += time.monotonic() - started
+                log.waited += time.monotonic() - started
                 continue
             self.health.success(member.spec)
             cost = member.price.cost(response.tokens_in, response.tokens_out)
@@ -388,21 +295,6 @@ class Proposer:
             if new_names:
                 return None, f"uses undefined name(s): {', '.join(sorted(new_names))}"
         return code, ""
-
-
-class _CallLog:
-    """The calls of one proposal, numbered in order, and its account with the budget."""
-
-    def __init__(self, iteration: int, tab: Tab | None = None) -> None:
-        self.iteration = iteration
-        self.tab = tab
-        self.attempts: list[Attempt] = []
-
-    def add(self, attempt: Attempt) -> None:
-        self.attempts.append(replace(attempt, index=len(self.attempts)))
-
-    def mark_unusable(self, reason: str) -> None:
-        self.attempts[-1] = replace(self.attempts[-1], outcome=reason or "unusable")
 
 
 def _context(blocks: Blocks, index: int) -> str:

@@ -1,4 +1,5 @@
-"""Where the files that ship with evolve live: bundled problems and the sandbox harness.
+"""Where the files that ship with evolve live: bundled problems, evaluator plugins, the
+sandbox's image files. (The sandbox harness is a module, ``evolve.sdk.harness``.)
 
 From a source checkout (``pip install -e .``) they are the repository's top-level
 ``problems/`` and ``sandbox/`` folders; from a wheel, copies under ``evolve/_bundled``.
@@ -35,8 +36,3 @@ def bundled_evaluators() -> dict[str, Path]:
     except FileNotFoundError:
         return {}
     return {p.stem: p for p in sorted(root.glob("*.py")) if not p.stem.startswith("_")}
-
-
-def harness_path() -> Path:
-    """The script that runs an evaluator inside the sandbox (stdlib only)."""
-    return bundled_dir("sandbox") / "harness.py"

@@ -35,6 +35,7 @@ import bisect
 import math
 from dataclasses import dataclass, field
 
+from evolve.core.status import RunStatus
 from evolve.llm.ensemble import Member
 from evolve.llm.retry import StopSearch
 
@@ -49,7 +50,7 @@ the calls in flight are seldom underestimated, but not the single longest."""
 class BudgetSpent(StopSearch):
     """Not even one more call fits in ``--budget-usd``: the run ends (resumable)."""
 
-    status = "completed"
+    status = RunStatus.COMPLETED
 
 
 @dataclass

@@ -63,6 +63,6 @@ if [ "${1:-}" = "--rebuild" ] || ! docker image inspect "$base" >/dev/null 2>&1;
     trap - EXIT
 fi
 
-# No build context: Dockerfile.cpu copies nothing (the harness and evolve are mounted).
+# No build context: Dockerfile.cpu copies nothing (evolve, with its harness, is mounted).
 DOCKER_BUILDKIT=0 docker build --quiet -t "$image" --build-arg "BASE=$base" - < "$here/Dockerfile.cpu"
 echo "build_image.sh: built $image"

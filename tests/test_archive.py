@@ -1,9 +1,11 @@
-"""Tests for the island archive: MAP-Elites grids, features, migration and sampling."""
+"""Tests for the island archive: MAP-Elites grids, features, migration, sampling, and the
+bounded population (eviction, replay, cost per operation against a plain reference)."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import given, settings
@@ -11,8 +13,9 @@ from hypothesis import strategies as st
 
 from evolve.archive.features import Dimension
 from evolve.archive.islands import IslandArchive
-from evolve.archive.map_elites import Grid, better
+from evolve.archive.map_elites import Grid
 from evolve.config import FeatureConfig, SearchConfig
+from evolve.core.objective import Objective
 from evolve.core.records import Candidate
 from evolve.core.status import CandidateStatus
 
@@ -55,7 +58,7 @@ def archive(
     return IslandArchive(
         features if features is not None else [X_FIXED],
         SearchConfig(**search),  # type: ignore[arg-type]
-        maximize,
+        Objective(maximize),
     )
 
 
@@ -68,7 +71,7 @@ def expected_grid(a: IslandArchive, island: int) -> dict[tuple[int, ...], Candid
     best: dict[tuple[int, ...], Candidate] = {}
     for p in sorted(a.members[island].values(), key=lambda q: q.iteration):
         cell = a.cell_of(p)
-        if cell not in best or better(p, best[cell], a.maximize):
+        if cell not in best or a.objective.better(p.score, best[cell].score):
             best[cell] = p
     return best
 
@@ -149,7 +152,7 @@ def test_elite_replacement(maximize: bool) -> None:
 
 
 def test_grid_offer() -> None:
-    grid = Grid(maximize=False)
+    grid = Grid(Objective(maximize=False))
     assert grid.offer((0,), prog(1, 5.0))
     assert not grid.offer((0,), prog(2, 6.0))
     assert not grid.offer((0,), prog(3, 5.0))
@@ -527,3 +530,332 @@ def test_best_tie_prefers_older() -> None:
     a2.apply(prog(2, 7.0, island=0, x=3))
     a2.apply(prog(1, 7.0, island=1, x=2))
     assert a2.best().iteration == 1
+
+
+def test_get_and_len_count_programs_held() -> None:
+    a = archive(islands=2, migration_interval=2, migration_rate=1.0)
+    a.apply(prog(0, 1.0, x=1))  # on both islands: one program
+    assert len(a) == 1
+    a.apply(prog(1, 5.0, island=0, x=2))
+    a.apply(prog(2, None, status=CandidateStatus.ERROR))  # never held, but migration ticks
+    assert len(a) == 2
+    assert a.get("id00001") is not None and a.get("id00001").score == 5.0
+    assert a.get("id00002") is None
+    assert a.get("nope") is None
+
+
+# --- the bounded population ----------------------------------------------------------------
+
+
+class Reference:
+    """The archive written the plain way (unbounded islands, a scan or a sort per query):
+    what the kept-sorted one must match below its population cap."""
+
+    def __init__(self, features: list[FeatureConfig], search: SearchConfig, maximize: bool):
+        self.search, self.objective = search, Objective(maximize)
+        self.dims = [Dimension.from_config(f) for f in features]
+        self.n = search.islands
+        self.members: list[dict[str, Candidate]] = [{} for _ in range(self.n)]
+        self.cells: list[dict[tuple[int, ...], Candidate]] = [{} for _ in range(self.n)]
+
+    def cell_of(self, p: Candidate) -> tuple[int, ...]:
+        return tuple(d.bin(d.value(p)) for d in self.dims)
+
+    def apply(self, p: Candidate) -> None:
+        if p.ok:
+            for island in range(self.n) if p.iteration == 0 else [p.island % self.n]:
+                self._add(island, p)
+        every = self.search.migration_interval
+        if self.n > 1 and p.iteration > 0 and p.iteration % every == 0:
+            self.migrate()
+
+    def _add(self, island: int, p: Candidate) -> None:
+        if p.code_hash in self.members[island]:
+            return
+        self.members[island][p.code_hash] = p
+        if any([d.observe(d.value(p)) for d in self.dims]):
+            for i in range(self.n):
+                self.cells[i] = {}
+                for q in sorted(self.members[i].values(), key=lambda q: q.iteration):
+                    self._offer(i, q)
+        else:
+            self._offer(island, p)
+
+    def _offer(self, island: int, p: Candidate) -> None:
+        cell, incumbent = self.cell_of(p), self.cells[island].get(self.cell_of(p))
+        if incumbent is None or self.objective.better(p.score, incumbent.score):
+            self.cells[island][cell] = p
+
+    def elites(self, island: int) -> list[Candidate]:
+        return sorted(self.cells[island].values(), key=lambda q: q.iteration)
+
+    def ranked(self, programs: list[Candidate]) -> list[Candidate]:
+        return sorted(programs, key=lambda q: (self.objective.key(q.score), q.iteration))
+
+    def migrate(self) -> None:
+        if self.search.migration_rate <= 0:
+            return
+        outgoing = []
+        for island in range(self.n):
+            elites = self.ranked(self.elites(island))
+            count = max(1, -(-len(elites) * self.search.migration_rate // 1)) if elites else 0
+            outgoing.append(elites[: int(count)])
+        for island, programs in enumerate(outgoing):
+            for p in programs:
+                self._add((island + 1) % self.n, p)
+
+    def best(self, island: int | None = None) -> Candidate | None:
+        pools = self.members if island is None else [self.members[island]]
+        pool = self.ranked([p for members in pools for p in members.values()])
+        return pool[0] if pool else None
+
+    def sample(self, island: int, rng: random.Random) -> tuple[Candidate, list[Candidate]]:
+        s = self.search
+        pool = self.ranked(list(self.members[island % self.n].values()))
+        elites = self.elites(island % self.n)
+        r = rng.random()
+        if r < s.exploration_ratio and elites:
+            parent = rng.choice(elites)
+        elif r < s.exploration_ratio + s.exploitation_ratio:
+            parent = rng.choice(pool[: s.elite_pool])
+        else:
+            parent = pool[0]
+        others = [p for p in self.ranked(elites) if p.code_hash != parent.code_hash]
+        inspirations: list[Candidate] = []
+        if others and s.num_inspirations:
+            inspirations.append(others[0])
+            rest = others[1:]
+            inspirations.extend(rng.sample(rest, min(s.num_inspirations - 1, len(rest))))
+        return parent, inspirations
+
+
+def random_candidates(seed: int, count: int, islands: int, repeats: bool = True) -> list[Candidate]:
+    """Scores with many ties (small integers), a few failures, codes that repeat (unless
+    ``repeats`` is False: a run evaluates a code once, later twins are ``duplicate``)."""
+    rng = random.Random(seed)
+    out = [prog(0, 0.0, x=rng.uniform(0, 10), code="seed\n")]
+    for it in range(1, count):
+        ok = rng.random() < 0.9
+        out.append(
+            prog(
+                it,
+                float(rng.randint(-20, 20)) if ok else None,
+                island=rng.randrange(islands),
+                x=rng.uniform(-2, 12),
+                status=CandidateStatus.OK if ok else CandidateStatus.ERROR,
+                code="v" * rng.randint(1, 40) + f"{rng.randrange(count) if repeats else it}\n",
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize(
+    ("seed", "maximize", "ratios", "inspirations"),
+    [
+        (1, True, (0.2, 0.7), 3),
+        (2, False, (0.2, 0.7), 8),
+        (3, True, (0.5, 0.3), 1),
+        (4, False, (0.0, 0.0), 2),
+        (5, True, (1.0, 0.0), 16),
+    ],
+)
+def test_same_draws_as_the_plain_reference_below_the_cap(
+    seed: int, maximize: bool, ratios: tuple[float, float], inspirations: int
+) -> None:
+    """Random candidates (adaptive and fixed features, migrations, tied scores, repeated
+    code): every best, size, coverage and draw is the plain implementation's."""
+    features = [X_FIXED, FeatureConfig(name="code_length", bins=5)]
+    search = {
+        "islands": 3,
+        "migration_interval": 7,
+        "migration_rate": 0.3,
+        "exploration_ratio": ratios[0],
+        "exploitation_ratio": ratios[1],
+        "num_inspirations": inspirations,
+        "population_size": 1000,
+    }
+    a = archive(features, maximize=maximize, **search)
+    ref = Reference(features, SearchConfig(**search), maximize)  # type: ignore[arg-type]
+    rng_a, rng_ref = random.Random(seed), random.Random(seed)
+    draws = 0
+    for p in random_candidates(seed, 400, 3):
+        a.apply(p)
+        ref.apply(p)
+        assert a.best() is ref.best()
+        if p.iteration % 5:
+            continue
+        for island in range(3):
+            assert a.best(island) is ref.best(island)
+            assert a.size(island) == len(ref.members[island])
+            assert a.coverage(island) == len(ref.cells[island])
+            for _ in range(8):
+                parent, insp = a.sample(island, rng_a)
+                ref_parent, ref_insp = ref.sample(island, rng_ref)
+                assert parent is ref_parent
+                assert ids(insp) == ids(ref_insp)
+                draws += 1
+    assert draws == 80 * 3 * 8
+    assert max(a.coverage(i) for i in range(3)) > 30  # random.sample's both strategies ran
+
+
+def eviction_key(objective: Objective, p: Candidate) -> tuple[float, int]:
+    """Larger is evicted first: the worse score, then the older program."""
+    return (objective.key(p.score), -p.iteration)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(6, 30), st.booleans())
+def test_eviction_keeps_elites_and_best_and_the_cap(seed: int, cap: int, maximize: bool) -> None:
+    """With fixed features the grids, the bests and the migrations are exactly the unbounded
+    reference's: eviction never took an elite or a best. Every island stays within the cap,
+    and what was evicted ranks below every non-elite kept (worse score; ties: older)."""
+    features = [FeatureConfig(name="x", bins=4, min=0, max=10)]  # 4 cells < cap
+    search = {"islands": 3, "migration_interval": 6, "migration_rate": 0.5}
+    a = archive(features, maximize=maximize, population_size=cap, elite_pool=3, **search)
+    ref = Reference(features, SearchConfig(**search), maximize)  # type: ignore[arg-type]
+    objective = Objective(maximize)
+    for p in random_candidates(seed, 150, 3, repeats=False):
+        a.apply(p)
+        ref.apply(p)
+        assert a.best() is ref.best()
+        for island in range(3):
+            held = a.members[island]
+            assert len(held) <= cap
+            assert a.grids[island].cells == ref.cells[island]
+            best = ref.best(island)
+            assert best is a.best(island) and best.code_hash in held
+            assert set(held) <= set(ref.members[island])
+            elites = {e.code_hash for e in ref.cells[island].values()} | {best.code_hash}
+            kept = [eviction_key(objective, q) for h, q in held.items() if h not in elites]
+            gone = [
+                eviction_key(objective, q) for h, q in ref.members[island].items() if h not in held
+            ]
+            if kept and gone:
+                assert max(kept) <= min(gone)
+            if len(ref.members[island]) >= cap:
+                assert len(held) == cap  # evicts only what it must
+    assert len(a) == len({q.id for m in a.members for q in m.values()})
+    evicted = [q for m in ref.members for q in m.values() if a.get(q.id) is None]
+    assert all(not any(q.id == h.id for m in a.members for h in m.values()) for q in evicted)
+
+
+def test_a_best_that_is_no_elite_is_not_evicted() -> None:
+    """An older program of equal score arrives by migration where its cell already has an
+    elite: it is the island's best without being an elite, and it is last in the eviction
+    order among equals (the oldest); the next one goes instead."""
+    a = archive(islands=2, population_size=3, elite_pool=1, migration_rate=1.0)
+    a.apply(prog(0, 0.0, x=9.5))
+    a.apply(prog(1, 5.0, island=0, x=0.5))  # island 0's elite of cell 0
+    a.apply(prog(2, 5.0, island=1, x=0.6))  # island 1's elite of cell 0
+    a.apply(prog(3, 5.0, island=1, x=0.7))  # a tie: stays out of island 1's grid
+    assert a.size(1) == 3
+    a.migrate()  # iteration 1 reaches island 1: 4 programs, one must go
+    assert a.best(1).iteration == 1
+    assert a.grids[1].cells[(0,)].iteration == 2
+    assert sorted(p.iteration for p in a.members[1].values()) == [0, 1, 2]
+    assert a.get("id00003") is None
+
+
+def test_elites_over_the_cap_are_all_kept() -> None:
+    """A grid with more elites than the cap: the island keeps every elite and nothing else."""
+    a = archive(islands=1, population_size=3, elite_pool=1)
+    a.apply(prog(0, 0.0, x=0.5))
+    for it in range(1, 30):
+        a.apply(prog(it, float(it % 7), x=(it * 3.7) % 10))
+    assert a.coverage(0) == 10
+    assert a.size(0) == 10
+    assert set(a.members[0]) == {e.code_hash for e in a.grids[0].elites()}
+    assert a.best(0).score == 6.0
+
+
+def test_population_size_is_validated() -> None:
+    with pytest.raises(ValueError, match="population_size"):
+        SearchConfig(population_size=3, elite_pool=5)
+    with pytest.raises(ValueError, match="population_size"):
+        SearchConfig(population_size=0)
+    assert SearchConfig().population_size == 1000
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_replay_gives_the_same_archive_and_draws_past_the_cap(seed: int, maximize: bool) -> None:
+    """Resume replays the stored candidates: the same order must give the same archive
+    (evictions and re-binnings included) and the same draws."""
+    features = [FeatureConfig(name="x", bins=3), FeatureConfig(name="code_length", bins=3)]
+    search = {"islands": 2, "migration_interval": 5, "population_size": 12, "num_inspirations": 3}
+    candidates = random_candidates(seed, 120, 2)
+    first, second = (archive(features, maximize=maximize, **search) for _ in range(2))
+    for p in candidates:
+        first.apply(p)
+    for p in candidates:
+        second.apply(p)
+    for island in range(2):
+        assert list(first.members[island]) == list(second.members[island])
+        assert first.grids[island].cells == second.grids[island].cells
+        assert first.best(island) == second.best(island)
+    assert max(first.size(i) for i in range(2)) == 12
+    rng1, rng2 = random.Random(seed), random.Random(seed)
+    for round_ in range(40):
+        p1, i1 = first.sample(round_ % 2, rng1)
+        p2, i2 = second.sample(round_ % 2, rng2)
+        assert (p1.id, ids(i1)) == (p2.id, ids(i2))
+
+
+@dataclass(frozen=True)
+class CountingObjective(Objective):
+    """An ``Objective`` that counts how often the archive asks it anything."""
+
+    calls: Counter = field(default_factory=Counter, compare=False)
+
+    def better(self, a: float | None, b: float | None) -> bool:
+        self.calls["better"] += 1
+        return super().better(a, b)
+
+    def key(self, score: float | None) -> float:
+        self.calls["key"] += 1
+        return super().key(score)
+
+
+TOUCHED: set[str] = set()
+
+
+class Watched(Candidate):
+    """A candidate that notes when anything reads its score, age, code or metrics."""
+
+    def __getattribute__(self, name: str) -> object:
+        if name in ("score", "iteration", "code_hash", "code", "metrics"):
+            TOUCHED.add(object.__getattribute__(self, "id"))
+        return object.__getattribute__(self, name)
+
+
+def test_operations_do_not_grow_with_the_population() -> None:
+    """6,000 programs on one island under a cap of 5,000: best() asks nothing and touches
+    nothing, a draw touches a handful of programs, applying one asks the Objective a
+    handful of times; a scan or a sort would ask and touch thousands."""
+    objective = CountingObjective()
+    search = SearchConfig(islands=1, population_size=5000, num_inspirations=4)
+    a = IslandArchive([FeatureConfig(name="x", bins=10, min=0, max=100)], search, objective)
+    rng = random.Random(0)
+    per_apply = []
+    for it in range(6000):
+        p = prog(it, rng.uniform(0, 1000), x=rng.uniform(0, 100))
+        watched = Watched(**{f: getattr(p, f) for f in Candidate.FIELDS})
+        objective.calls.clear()
+        TOUCHED.clear()
+        a.apply(watched)
+        per_apply.append((sum(objective.calls.values()), len(TOUCHED)))
+    assert a.size(0) == 5000
+    assert max(calls for calls, _ in per_apply) <= 12
+    assert max(touched for _, touched in per_apply) <= 6  # it, its rival, the best, the evicted
+    objective.calls.clear()
+    TOUCHED.clear()
+    for _ in range(100):
+        a.best()
+        a.best(0)
+    assert sum(objective.calls.values()) == 0 and not TOUCHED
+    for _ in range(100):
+        objective.calls.clear()
+        TOUCHED.clear()
+        a.sample(0, rng)
+        assert sum(objective.calls.values()) <= 4
+        assert len(TOUCHED) <= 2 + search.elite_pool + search.num_inspirations

@@ -64,7 +64,7 @@ def test_container_is_locked_down(make_backend: MakeBackend) -> None:
     assert config["Env"] == [e for e in config["Env"] if not e.startswith("OPENAI")]
     assert config["Labels"]["evolve.owner"] == str(os.getpid())
     mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
-    assert set(mounts) == {"/evolve/harness.py", "/evolve/lib/evolve", "/evolve/problem"}
+    assert set(mounts) == {"/evolve/lib/evolve", "/evolve/problem"}  # the harness is in evolve
     assert all(m["RW"] is False for m in mounts.values())
 
 
@@ -231,7 +231,7 @@ def test_a_harness_waiting_in_a_warm_container_gets_its_whole_time(
     """The harness starts with its container and waits there: the evaluation's clock (and
     the candidate helper's deadline) starts when the spec arrives, not before."""
     (problem / "evaluator.py").write_text(
-        "from evolve.candidate import call, remaining_time\n"
+        "from evolve.sdk import call, remaining_time\n"
         "def evaluate(program_path):\n"
         "    left = remaining_time()\n"
         "    return {'score': call(program_path, 'run'), 'left': left}\n",

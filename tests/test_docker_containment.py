@@ -28,6 +28,7 @@ from evolve.core.status import Verdict
 from evolve.evaluation.backend import Call
 from evolve.evaluation.docker_backend import DockerBackend
 from evolve.problem import EvaluatorTarget
+from evolve.sdk.protocol import Kind
 
 # --- hostile candidates, checked from outside ---------------------------------------------
 
@@ -98,7 +99,7 @@ def test_writes_outside_scratch_fail_and_the_host_is_untouched(
         "/tmp/x",
         "/var/tmp/x",
         "/evolve-pwned",
-        "/evolve/harness.py",
+        "/evolve/lib/evolve/sdk/harness.py",
     ]
     code = f"""
     def run():
@@ -118,7 +119,7 @@ def test_writes_outside_scratch_fail_and_the_host_is_untouched(
     assert result.status is Verdict.OK, result.reason
     assert result.score == 0.0
     assert evaluator.read_text() == original
-    assert "pwned" not in (ROOT / "sandbox" / "harness.py").read_text()
+    assert "pwned" not in (ROOT / "evolve" / "sdk" / "harness.py").read_text()
 
 
 def test_home_project_and_run_database_are_out_of_sight(
@@ -219,8 +220,8 @@ def test_option_files_are_mounted_and_their_paths_rewritten(
         outcome = asyncio.run(backend.run("x = 1\n", Call("evaluate", 20.0), []))
     finally:
         asyncio.run(backend.close())
-    assert outcome.message is not None and outcome.message.get("kind") == "ok", outcome
-    assert outcome.message["metrics"] == {"score": 42.0, "inside": 1.0}
+    assert outcome.message.kind is Kind.OK, outcome
+    assert outcome.message.metrics == {"score": 42.0, "inside": 1.0}
 
 
 # --- crashes ------------------------------------------------------------------------------
@@ -232,6 +233,7 @@ from evolve.config import DockerConfig, SandboxConfig
 from evolve.evaluation.backend import Call
 from evolve.evaluation.docker_backend import DockerBackend
 from evolve.problem import EvaluatorTarget
+from evolve.sdk.protocol import Kind
 
 target = EvaluatorTarget(function="evaluate", path=Path(sys.argv[1]))
 config = SandboxConfig(backend="docker", timeout=120.0, docker=DockerConfig(warm=2))
@@ -285,11 +287,12 @@ from evolve.config import DockerConfig, SandboxConfig
 from evolve.evaluation.backend import Call
 from evolve.evaluation.docker_backend import DockerBackend
 from evolve.problem import EvaluatorTarget
+from evolve.sdk.protocol import Kind
 
 target = EvaluatorTarget(function="evaluate", path=Path(sys.argv[1]))
 backend = DockerBackend(target, SandboxConfig(backend="docker", docker=DockerConfig(warm=3)))
 outcome = asyncio.run(backend.run("def run():\\n    return {'score': 1}\\n", Call("evaluate", 20.0), []))
-print(outcome.message["kind"])
+print(outcome.message.kind.value)
 """
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from evolve.core.status import CandidateStatus
+from evolve.store.reader import Reader
 from evolve.store.store import Store, resolve_db_url
 
 pytestmark = pytest.mark.llm
@@ -78,7 +79,7 @@ def test_run_function_minimization_end_to_end(tmp_path: Path) -> None:
 
 def _snapshot(db: Path) -> list[tuple]:
     store = Store(resolve_db_url(str(db)))
-    run = store.runs()[0]
+    run = Reader(store.url).run()  # the only run
     hashes = {p.id: p.code_hash for p in store.programs(run.id)}
     return [
         (p.iteration, p.code_hash, p.status.value, p.score, hashes.get(p.parent_id), p.island)
@@ -138,7 +139,7 @@ def test_stop_and_resume_loses_nothing(tmp_path: Path, sig: signal.Signals) -> N
     stdout, stderr = proc.communicate(timeout=120)
     assert "Traceback" not in stderr
     store = Store(resolve_db_url(str(db)))
-    run = store.runs()[0]
+    run = Reader(store.url).run()  # the only run
     before = store.programs(run.id)
     assert len(before) >= 3
     if sig == signal.SIGINT:

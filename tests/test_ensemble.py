@@ -18,7 +18,7 @@ import pytest
 from loopback import Reply, serve
 from scripted import bad_answer, good_answer
 
-from evolve.controller import Controller
+from evolve.search.runner import Runner
 from evolve.core.status import CandidateStatus
 from evolve.evaluation.executor import ProcessExecutor
 from evolve.llm.base import Fault, LLMError, LLMRequest
@@ -64,8 +64,8 @@ def run_search(tmp_path: Path, models: list[dict[str, Any]], **overrides: Any):
         problem.config.search.seed,
     )
     executor = ProcessExecutor(problem.evaluator, problem.config.sandbox, "value", "python")
-    controller = Controller(problem, store, executor, build_ensemble(problem.config.llm), run_id)
-    finished = asyncio.run(controller.run())
+    runner = Runner(problem, store, executor, build_ensemble(problem.config.llm), run_id)
+    finished = asyncio.run(runner.run())
     return store, run_id, finished
 
 
@@ -222,7 +222,7 @@ def test_bandit_moves_choices_to_the_model_that_improves(tmp_path: Path, mode: s
     chosen = [p.selected_model for p in store.programs(run_id)[1:]]
     late = chosen[20:]
     assert late.count("openai/strong") >= 14, chosen
-    state = store.selection(run_id)
+    state = store.run(run_id).selection
     assert state is not None and state["mode"] == mode
     weak_arm, strong_arm = state["arms"]
     assert strong_arm["calls"] > weak_arm["calls"]
@@ -324,7 +324,7 @@ def test_replay_reproduces_the_run_byte_for_byte_without_the_models(tmp_path: Pa
         for c in store.llm_calls(replayed)
     ]
     assert sorted(again) == sorted(original)
-    assert store.selection(replayed) == store.selection(run_id)
+    assert store.run(replayed).selection == store.run(run_id).selection
 
 
 def test_fork_continues_a_run_from_an_iteration(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Tests for the executor on both sandbox backends, the sandbox harness and the GPU pool.
 
-Every evaluation really runs: ``sandbox/harness.py`` in a jailed child process group (the
+Every evaluation really runs: ``evolve/sdk/harness.py`` in a jailed child process group (the
 ``process`` backend) or in a container (``docker``), with an evaluator written into
 ``tmp_path`` that runs the candidate and returns its metrics. Each test that takes
 ``make_executor`` runs on both backends, except those about the bubblewrap jail
@@ -39,6 +39,7 @@ from evolve.evaluation.executor import (
 )
 from evolve.evaluation.gpus import GpuPool
 from evolve.problem import EvaluatorTarget
+from evolve.sdk.protocol import HarnessMessage, Kind
 
 # The candidate defines ``run()``; the evaluator runs the file and returns what run() returns
 # (a dict of metrics or an EvaluationResult).
@@ -609,13 +610,17 @@ def test_numpy_scalars_accepted(make_executor: MakeExecutor) -> None:
 
 
 def test_judge_directly() -> None:
-    ok = judge(RawOutcome({"kind": "ok", "metrics": {"score": 2.0}}, "", "e"), "score", 1.0)
+    message = HarnessMessage(Kind.OK, {"score": 2.0})
+    ok = judge(RawOutcome(message, "", "e"), "score", 1.0)
     assert ok.status is Verdict.OK and ok.score == 2.0
     assert ok.artifacts == {"stderr": "e"}
-    nothing = judge(RawOutcome(None), "score", 0.5)
-    assert nothing.status is Verdict.ERROR and nothing.reason
-    timeout = judge(RawOutcome({"kind": "timeout"}), "score", 3.0)
+    nothing = judge(RawOutcome(HarnessMessage.received(b"", 0)), "score", 0.5)
+    assert nothing.status is Verdict.ERROR
+    assert nothing.reason == "the evaluation exited with code 0 without reporting a result"
+    timeout = judge(RawOutcome(HarnessMessage.timeout()), "score", 3.0)
     assert timeout.status is Verdict.TIMEOUT and timeout.score is None
+    memory = judge(RawOutcome(HarnessMessage.out_of_memory()), "score", 1.0, memory_mb=64)
+    assert memory.status is Verdict.ERROR and memory.reason == "out of memory (limit 64 MB)"
 
 
 # --- broken evaluators ---------------------------------------------------------------------

@@ -35,7 +35,7 @@ from evolve.evaluation.executor import Evaluation, SandboxExecutor, cascade
 from evolve.evaluation.gpus import GpuPool
 from evolve.evaluation.process import ProcessBackend
 from evolve.problem import EvaluatorTarget
-from evolve.procs import descendants
+from evolve.sdk.procs import descendants
 
 LIMIT_MB = 256
 OUT_OF_MEMORY = f"out of memory (limit {LIMIT_MB} MB)"

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -218,11 +219,11 @@ def test_function_cases_load_errors_are_errors(cases_problem: Path) -> None:
     missing = _run(cases_problem, "def other():\n    pass\n")
     assert missing.status is Verdict.ERROR
     assert missing.reason == (
-        "CandidateError: the program defines no function 'solve' (define it, or check its name)"
+        "CallError: the program defines no function 'solve' (define it, or check its name)"
     )
     broken = _run(cases_problem, "def solve(:\n")
     assert broken.status is Verdict.ERROR
-    assert broken.reason.startswith("CandidateError: the program failed to load: SyntaxError")
+    assert broken.reason.startswith("CallError: the program failed to load: SyntaxError")
 
 
 def test_function_cases_missing_file_is_a_problem_error(tmp_path: Path) -> None:
@@ -310,6 +311,34 @@ def test_pytest_plugin_hostile_candidate(pytest_problem: Path) -> None:
     )
 
 
+def test_pytest_plugin_calls_share_what_is_left_of_the_evaluation(tmp_path: Path) -> None:
+    # A call_timeout longer than the evaluation has: a hanging call is cut to what was left
+    # of the evaluation when pytest started (the plugin tells pytest's process explicitly),
+    # so pytest finishes, that test fails, and the evaluator reports in time instead of the
+    # whole evaluation failing.
+    tests = """
+    def test_hangs(candidate):
+        candidate.solve(1, 2)
+
+    def test_path(candidate_path):
+        assert candidate_path.endswith("program.py")
+    """
+    folder = _python_problem(
+        tmp_path / "ph",
+        "pytest",
+        'test_file = "test_solution.py"\ncall_timeout = 100.0\n',
+        {"test_solution.py": tests},
+    )
+    toml = folder / "problem.toml"
+    toml.write_text(toml.read_text().replace("timeout = 30.0", "timeout = 10.0"))
+    started = time.monotonic()
+    result = _run(folder, "import time\n\ndef solve(a, b):\n    time.sleep(120)\n")
+    assert result.status is Verdict.OK, result.reason
+    assert result.score == 0.5 and result.metrics["total"] == 2.0
+    assert "solve did not return within" in result.artifacts["evaluator:failures"]
+    assert time.monotonic() - started < 10.0
+
+
 def test_pytest_plugin_broken_test_file_is_an_error(tmp_path: Path) -> None:
     options = 'test_file = "test_broken.py"\n'
     folder = _python_problem(
@@ -382,4 +411,4 @@ def test_benchmark_hanging_candidate_is_an_error(tmp_path: Path) -> None:
     folder = _bench(tmp_path, [[[1.0]]])
     result = _run(folder, "def total(values):\n    while True:\n        pass\n")
     assert result.status is Verdict.ERROR
-    assert result.reason.startswith("CandidateError: input 0: total did not return within")
+    assert result.reason.startswith("CallError: input 0: total did not return within")

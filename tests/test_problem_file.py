@@ -26,6 +26,7 @@ import pytest
 
 from evolve.errors import UserError
 from evolve.problem import find_problem_file, load_problem
+from evolve.store.reader import Reader
 from evolve.store.store import Store, resolve_db_url
 
 BASE = Path(__file__).resolve().parent.parent / "problems" / "function_minimization"
@@ -574,7 +575,7 @@ def test_cli_run_with_failing_evaluator_marks_the_run_failed(cli: dict[str, Resu
     r = cli["boom-run"]
     store = Store(resolve_db_url(str(r.db)), must_exist=True)
     try:
-        (info,) = store.runs()
+        (info,) = [r.info for r in Reader(store.url).runs()]
         assert info.status == "failed"
         assert "boom at import" in info.message
     finally:
@@ -591,7 +592,7 @@ def test_cli_run_with_failing_initial_program(cli: dict[str, Result]) -> None:
     # the run is recorded as failed, with the initial program stored
     store = Store(resolve_db_url(str(r.db)), must_exist=True)
     try:
-        (info,) = store.runs()
+        (info,) = [r.info for r in Reader(store.url).runs()]
         assert info.status == "failed"
         assert "initial program is broken" in info.message
         (program,) = store.programs(info.id)
@@ -621,7 +622,7 @@ def test_cli_run_zero_iterations_stores_the_initial_program(cli: dict[str, Resul
     assert isinstance(data["best"]["score"], float)
     store = Store(resolve_db_url(str(r.db)), must_exist=True)
     try:
-        (info,) = store.runs()
+        (info,) = [r.info for r in Reader(store.url).runs()]
         assert info.id == data["run_id"]
         assert info.status == "completed"
         (program,) = store.programs(info.id)

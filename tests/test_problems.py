@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from evolve import EvaluationResult
-from evolve.candidate import CandidateError
+from evolve.sdk import CallError as CandidateError
 
 PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
 BUNDLED = ("function_minimization", "circle_packing")

@@ -7,7 +7,10 @@ import random
 
 import pytest
 
+from evolve.core.objective import Objective
 from evolve.llm.selection import Selector, improvement_reward
+
+MAX, MIN = Objective(maximize=True), Objective(maximize=False)
 
 
 def _simulate(selector: Selector, quality: list[float], rounds: int, seed: int = 0) -> list[int]:
@@ -77,12 +80,12 @@ def test_same_stream_same_choices() -> None:
 
 
 def test_improvement_reward() -> None:
-    assert improvement_reward(None, 1.0, True, 1.0) == 0.0  # failed child
-    assert improvement_reward(0.5, 1.0, True, 1.0) == 0.0  # worse: asymmetric, no penalty
-    assert improvement_reward(1.5, 1.0, True, 2.0) == 0.625
-    assert improvement_reward(0.5, 1.0, False, 2.0) == 0.625  # minimising
-    assert improvement_reward(1.0 + 1e-9, 1.0, True, 2.0) > 0.5  # small gains still count
-    assert improvement_reward(9.0, 1.0, True, 2.0) == 1.0  # clipped
+    assert improvement_reward(None, 1.0, MAX, 1.0) == 0.0  # failed child
+    assert improvement_reward(0.5, 1.0, MAX, 1.0) == 0.0  # worse: asymmetric, no penalty
+    assert improvement_reward(1.5, 1.0, MAX, 2.0) == 0.625
+    assert improvement_reward(0.5, 1.0, MIN, 2.0) == 0.625  # minimising
+    assert improvement_reward(1.0 + 1e-9, 1.0, MAX, 2.0) > 0.5  # small gains still count
+    assert improvement_reward(9.0, 1.0, MAX, 2.0) == 1.0  # clipped
 
 
 def test_unknown_mode_rejected() -> None:

@@ -1,4 +1,5 @@
-"""Tests for the Store: runs, programs and LLM calls in SQLite, committed as they happen."""
+"""Tests for the Store (runs, candidates and LLM calls in SQLite, committed as they happen)
+and for the read-only Reader reading back what it wrote."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import math
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from evolve.core.records import Candidate, LLMCall
-from evolve.core.status import CandidateStatus
+from evolve.core.status import CandidateStatus, RunStatus
 from evolve.errors import UserError
+from evolve.store.reader import Reader
 from evolve.store.store import Store, resolve_db_url
 
 
@@ -26,6 +30,14 @@ def store(db_path: Path) -> Iterator[Store]:
     s = Store(f"sqlite:///{db_path}")
     yield s
     s.close()
+
+
+@pytest.fixture
+def reader(store: Store, db_path: Path) -> Iterator[Reader]:
+    """A read-only view of the store's database (opened after the store created it)."""
+    r = Reader(f"sqlite:///{db_path}")
+    yield r
+    r.close()
 
 
 @pytest.fixture
@@ -62,7 +74,7 @@ def test_create_run_and_read_back(store: Store) -> None:
     assert info.problem_path == "/p/problem.toml"
     assert info.config == {"a": [1, 2], "b": {"c": "d"}}
     assert info.seed == 42
-    assert info.status == "running"
+    assert info.status is RunStatus.RUNNING
     assert info.message == ""
     assert before <= info.created_at <= info.updated_at <= time.time()
 
@@ -85,23 +97,25 @@ def test_run_prefix_ambiguous(store: Store) -> None:
         store.run("")
 
 
-def test_runs_in_creation_order(store: Store) -> None:
+def test_runs_in_creation_order(store: Store, reader: Reader) -> None:
     ids = [store.create_run(f"problem{n}", "/p", {}, n) for n in range(3)]
-    runs = store.runs()
+    runs = [r.info for r in reader.runs()]
     assert [r.id for r in runs] == ids
     assert [r.problem for r in runs] == ["problem0", "problem1", "problem2"]
 
 
 def test_set_run_status(store: Store, run_id: str) -> None:
     created = store.run(run_id)
-    store.set_run_status(run_id, "completed", "reached target")
+    store.set_run_status(run_id, RunStatus.COMPLETED, "reached target")
     info = store.run(run_id)
-    assert info.status == "completed"
+    assert info.status is RunStatus.COMPLETED
     assert info.message == "reached target"
     assert info.updated_at >= created.updated_at
     assert info.created_at == created.created_at
     with pytest.raises(UserError):
-        store.set_run_status("nonexistent", "failed")
+        store.set_run_status("nonexistent", RunStatus.FAILED)
+    with pytest.raises(ValueError, match="not-a-status"):
+        store.set_run_status(run_id, "not-a-status")  # type: ignore[arg-type]
 
 
 def test_update_run_config(store: Store, run_id: str) -> None:
@@ -185,12 +199,12 @@ def test_created_at_defaults_to_now(store: Store, run_id: str) -> None:
     assert before <= back.created_at <= time.time()
 
 
-def test_programs_in_iteration_order(store: Store, run_id: str) -> None:
+def test_programs_in_iteration_order(store: Store, reader: Reader, run_id: str) -> None:
     for it in (5, 1, 3, 0, 4, 2):
         store.add_program(make_program(run_id, it))
     assert [p.iteration for p in store.programs(run_id)] == [0, 1, 2, 3, 4, 5]
-    assert [p.iteration for p in store.iter_programs(run_id)] == [0, 1, 2, 3, 4, 5]
-    assert store.count_programs(run_id) == 6
+    assert [p.iteration for p in reader.programs(run_id)] == [0, 1, 2, 3, 4, 5]
+    assert list(reader.programs(run_id)) == store.programs(run_id)
 
 
 def test_programs_are_per_run(store: Store) -> None:
@@ -201,7 +215,6 @@ def test_programs_are_per_run(store: Store) -> None:
     store.add_program(make_program(b, 1, id="b" * 31 + "c"))
     assert [p.id for p in store.programs(a)] == ["a" * 32]
     assert len(store.programs(b)) == 2
-    assert store.count_programs(a) == 1
     assert store.programs("missing") == []
 
 
@@ -270,7 +283,54 @@ def test_find_evaluated_returns_earliest(store: Store, run_id: str) -> None:
     assert found is not None and found.iteration == 0
 
 
-def test_best_respects_direction_and_ignores_failures(store: Store, run_id: str) -> None:
+# --- what the engine's apply step writes ---------------------------------------------------
+
+
+def test_mark_applied_is_one_transaction_a_reader_sees(
+    store: Store, reader: Reader, run_id: str
+) -> None:
+    store.add_program(make_program(run_id, 0, cell=None, engine_seconds=0.0))
+    commits: list[object] = []
+    event.listen(store.engine, "commit", commits.append)
+    state = {"mode": "ucb", "arms": [{"pulls": 3.0, "reward": 1.5}]}
+    store.mark_applied(run_id, make_program(run_id, 0).id, (2, 5), 0.000125, state)
+    assert len(commits) == 1
+    (p,) = reader.programs(run_id)
+    assert p.cell == (2, 5) and p.engine_seconds == 0.000125
+    assert reader.run(run_id).selection == state
+    assert store.programs(run_id) == [p]
+
+
+def test_mark_applied_keeps_what_it_is_not_given(store: Store, reader: Reader, run_id: str) -> None:
+    store.add_program(make_program(run_id, 0, cell=(1, 1)))
+    store.set_selection(run_id, {"mode": "fixed"})
+    store.mark_applied(run_id, make_program(run_id, 0).id, None, 0.5, None)
+    (p,) = reader.programs(run_id)
+    assert p.cell == (1, 1) and p.engine_seconds == 0.5
+    assert reader.run(run_id).selection == {"mode": "fixed"}
+
+
+def test_mark_applied_is_all_or_nothing(store: Store, reader: Reader, run_id: str) -> None:
+    store.add_program(make_program(run_id, 0, cell=None))
+    store.set_selection(run_id, {"mode": "fixed"})
+    other = store.create_run("other", "/o", {}, 0)
+    with pytest.raises(LookupError, match="no candidate"):  # a candidate of another run
+        store.mark_applied(other, make_program(run_id, 0).id, (3,), 9.0, {"mode": "ucb"})
+    with pytest.raises(LookupError, match="no candidate"):
+        store.mark_applied(run_id, "f" * 32, (3,), 9.0, {"mode": "ucb"})
+    # The selection, written first in the transaction, was rolled back with it.
+    assert reader.run(run_id).selection == {"mode": "fixed"}
+    assert reader.run(other).selection is None
+    (p,) = reader.programs(run_id)
+    assert p.cell is None and p.engine_seconds == make_program(run_id, 0).engine_seconds
+
+
+# --- read back by the Reader ---------------------------------------------------------------
+
+
+def test_best_respects_direction_and_ignores_failures(
+    store: Store, reader: Reader, run_id: str
+) -> None:
     scores = [
         (CandidateStatus.OK, 5.0),
         (CandidateStatus.OK, 9.0),
@@ -283,53 +343,67 @@ def test_best_respects_direction_and_ignores_failures(store: Store, run_id: str)
     store.add_program(make_program(run_id, 4, status=CandidateStatus.ERROR, score=100.0))
     store.add_program(make_program(run_id, 5, status=CandidateStatus.TIMEOUT, score=-100.0))
     store.add_program(make_program(run_id, 6, status=CandidateStatus.INVALID, score=None))
-    assert [p.score for p in store.best(run_id, maximize=True, top=3)] == [9.0, 5.0, 3.0]
-    assert [p.score for p in store.best(run_id, maximize=False, top=3)] == [1.0, 3.0, 5.0]
-    assert [p.iteration for p in store.best(run_id, maximize=True)] == [1]
-    assert [p.iteration for p in store.best(run_id, maximize=False)] == [2]
-    assert len(store.best(run_id, maximize=True, top=100)) == 4
+    up, down = directions(reader, run_id)
+    assert [p.score for p in reader.best(up, top=3)] == [9.0, 5.0, 3.0]
+    assert [p.score for p in reader.best(down, top=3)] == [1.0, 3.0, 5.0]
+    assert [p.iteration for p in reader.best(up)] == [1]
+    assert [p.iteration for p in reader.best(down)] == [2]
+    assert len(reader.best(up, top=100)) == 4
+    assert reader.summary(up).best_score == 9.0 and reader.summary(down).best_score == 1.0
 
 
-def test_best_ties_prefer_older(store: Store, run_id: str) -> None:
+def directions(reader: Reader, run_id: str) -> tuple:
+    """The run as maximizing and as minimizing (its stored configuration says which)."""
+    info = reader.run(run_id)
+    return tuple(
+        replace(info, config={"evaluator": {"direction": d}}) for d in ("maximize", "minimize")
+    )
+
+
+def test_best_ties_prefer_older(store: Store, reader: Reader, run_id: str) -> None:
     for it in range(3):
         store.add_program(make_program(run_id, it, score=2.0))
-    assert store.best(run_id, maximize=True)[0].iteration == 0
-    assert store.best(run_id, maximize=False)[0].iteration == 0
+    for info in directions(reader, run_id):
+        assert reader.best(info)[0].iteration == 0
 
 
-def test_best_empty(store: Store, run_id: str) -> None:
-    assert store.best(run_id, maximize=True) == []
+def test_best_empty(store: Store, reader: Reader, run_id: str) -> None:
+    up, down = directions(reader, run_id)
+    assert reader.best(up) == []
     store.add_program(make_program(run_id, 0, status=CandidateStatus.ERROR, score=None))
-    assert store.best(run_id, maximize=False) == []
+    assert reader.best(down) == []
+    assert reader.summary(down).best_score is None
 
 
-def test_program_prefix(store: Store, run_id: str) -> None:
+def test_program_prefix(store: Store, reader: Reader, run_id: str) -> None:
     store.add_program(make_program(run_id, 0, id="abc123" + "0" * 26))
     store.add_program(make_program(run_id, 1, id="abd456" + "0" * 26))
-    assert store.program("abc").iteration == 0
-    assert store.program("abd4").iteration == 1
-    assert store.program("abc123" + "0" * 26).iteration == 0
+    assert reader.program("abc").iteration == 0
+    assert reader.program("abd4").iteration == 1
+    assert reader.program("abc123" + "0" * 26).iteration == 0
     with pytest.raises(UserError, match="ambiguous"):
-        store.program("ab")
+        reader.program("ab")
     with pytest.raises(UserError, match="no program"):
-        store.program("ffff")
+        reader.program("ffff")
 
 
-def test_program_prefix_is_literal(store: Store, run_id: str) -> None:
+def test_program_prefix_is_literal(store: Store, reader: Reader, run_id: str) -> None:
     """SQL LIKE wildcards in a prefix are plain characters, not patterns."""
     store.add_program(make_program(run_id, 0, id="abc123" + "0" * 26))
     with pytest.raises(UserError, match="no program"):
-        store.program("%")
+        reader.program("%")
     with pytest.raises(UserError, match="no program"):
-        store.program("a_c")
+        reader.program("a_c")
     with pytest.raises(UserError, match="no run"):
         store.run("%")
+    with pytest.raises(UserError, match="no run"):
+        reader.run("%")
 
 
 # --- LLM calls -----------------------------------------------------------------------------
 
 
-def test_llm_calls_round_trip(store: Store, run_id: str) -> None:
+def test_llm_calls_round_trip(store: Store, reader: Reader, run_id: str) -> None:
     calls = [
         LLMCall(
             run_id=run_id,
@@ -361,9 +435,41 @@ def test_llm_calls_round_trip(store: Store, run_id: str) -> None:
     other = store.create_run("other", "/o", {}, 0)
     store.add_llm_calls([LLMCall(run_id=other, iteration=1, model="m", prompt="p", response="r")])
     assert store.llm_calls(run_id) == calls
+    assert list(reader.calls_of_run(run_id)) == calls
     assert store.spent(run_id) == 0.25 and store.spent(other) == 0.0
     assert len(store.llm_calls(other)) == 1
     assert store.llm_calls("missing") == []
+
+
+# --- forks ---------------------------------------------------------------------------------
+
+
+def test_fork_copies_the_first_iterations_with_new_ids(store: Store, run_id: str) -> None:
+    for it in range(4):
+        p = make_program(
+            run_id,
+            it,
+            parent_id=make_program(run_id, it - 1).id if it else None,
+            inspiration_ids=(make_program(run_id, 0).id,) if it > 1 else (),
+        )
+        call = LLMCall(run_id=run_id, iteration=it, model="m", prompt="p", response="r")
+        store.add_program(p, [replace(call, program_id=p.id, cost=0.5)] if it else [])
+    fork = store.fork_run(run_id[:5], 3, {"search": {"iterations": 9}})
+    info = store.run(fork)
+    assert info.origin == f"fork:{run_id}:3" and info.status is RunStatus.INTERRUPTED
+    assert info.config == {"search": {"iterations": 9}} and info.seed == 7
+    old, new = store.programs(run_id)[:3], store.programs(fork)
+    assert [p.iteration for p in new] == [0, 1, 2]
+    assert not {p.id for p in new} & {p.id for p in old}
+    ids = {a.id: b.id for a, b in zip(old, new, strict=True)}
+    for a, b in zip(old, new, strict=True):
+        assert b.parent_id == ids.get(a.parent_id or "")
+        assert b.inspiration_ids == tuple(ids[i] for i in a.inspiration_ids)
+        assert replace(b, id=a.id, run_id=run_id, parent_id=a.parent_id,
+                       inspiration_ids=a.inspiration_ids) == a  # fmt: skip
+    calls = store.llm_calls(fork)
+    assert [(c.iteration, c.program_id) for c in calls] == [(1, new[1].id), (2, new[2].id)]
+    assert store.spent(fork) == 1.0 and store.spent(run_id) == 1.5
 
 
 # --- opening databases ---------------------------------------------------------------------
@@ -433,6 +539,6 @@ def test_in_memory_store() -> None:
     try:
         run_id = s.create_run("demo", "/p", {}, 0)
         s.add_program(make_program(run_id, 0))
-        assert s.count_programs(run_id) == 1
+        assert [p.iteration for p in s.programs(run_id)] == [0]
     finally:
         s.close()

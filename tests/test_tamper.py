@@ -1,7 +1,7 @@
 """Hostile candidates against the real engine path: none of them gets a score it did not earn.
 
 Every case evaluates a candidate with ``build_executor(problem, backend=...)`` on a copy of
-a bundled problem (whose evaluators run the candidate through ``evolve.candidate``), on the
+a bundled problem (whose evaluators run the candidate through ``evolve.sdk.runner``), on the
 ``process`` backend (bubblewrap jail, pids cgroup) and on the ``docker`` backend. Each
 candidate attacks, then returns the point (3, -2) or a known packing, so the outcome is
 exact: the true score of that answer, or an error with its reason.
@@ -121,7 +121,7 @@ def test_lying_float_subclass_is_an_error(tmp_path: Path, backend: str) -> None:
     result = evaluate(tmp_path, backend, "function_minimization", code)
     assert result.status is Verdict.ERROR and result.score is None
     assert result.reason.startswith(
-        "CandidateError: seed 0: run_search returned a Liar (a subclass of float)"
+        "CallError: seed 0: run_search returned a Liar (a subclass of float)"
     )
 
 
@@ -168,7 +168,7 @@ def test_object_array_is_an_error(tmp_path: Path, backend: str) -> None:
     result = evaluate(tmp_path, backend, "circle_packing", code)
     assert result.status is Verdict.ERROR and result.score is None
     assert result.reason.startswith(
-        "CandidateError: run_packing returned an array of dtype object, which cannot travel"
+        "CallError: run_packing returned an array of dtype object, which cannot travel"
     )
 
 
@@ -232,7 +232,7 @@ def test_fake_results_on_stdout_in_files_and_on_every_fd(tmp_path: Path, backend
     spoiled = evaluate(tmp_path, backend, "function_minimization", spoiler)
     assert spoiled.status is Verdict.ERROR and spoiled.score is None
     assert spoiled.reason.startswith(
-        "CandidateError: seed 0: run_search's process sent a malformed answer"
+        "CallError: seed 0: run_search's process sent a malformed answer"
     )
 
 
@@ -378,13 +378,13 @@ def test_forged_answer_with_a_pickle_is_refused(tmp_path: Path, backend: str) ->
     result = evaluate(tmp_path, backend, "function_minimization", code)
     assert result.status is Verdict.ERROR and result.score is None
     assert result.reason == (
-        "CandidateError: seed 0: run_search returned a value that cannot be read: malformed "
+        "CallError: seed 0: run_search returned a value that cannot be read: malformed "
         "array: Object arrays cannot be loaded when allow_pickle=False"
     )
 
 
-def test_candidate_helper_needs_only_the_standard_library(tmp_path: Path) -> None:
-    # Evaluators import evolve.candidate inside minimal images (python3 + numpy): no
+def test_function_runner_needs_only_the_standard_library(tmp_path: Path) -> None:
+    # Evaluators import evolve.sdk inside minimal images (python3 + numpy): no
     # pydantic, no sqlalchemy. Run it with nothing but the repository on the path.
     import subprocess
     import sys
@@ -395,7 +395,7 @@ def test_candidate_helper_needs_only_the_standard_library(tmp_path: Path) -> Non
     check = (
         f"import sys; sys.path[:] = [{str(root)!r}] + [p for p in sys.path if 'site-packages' "
         "not in p and 'dist-packages' not in p]\n"
-        "from evolve.candidate import call\n"
+        "from evolve.sdk import call\n"
         f"print(call({str(program)!r}, 'f', 2))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('numpy', 'pydantic', 'sqlalchemy')))\n"

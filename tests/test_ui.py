@@ -33,6 +33,7 @@ from test_inspect_rundb import build_run_db
 
 from evolve.code.diff import unified_diff
 from evolve.core.records import Candidate
+from evolve.store.reader import Reader
 from evolve.store.store import Store, resolve_db_url
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -180,9 +181,10 @@ def test_clicking_a_node_shows_its_code_and_diff(
     browser: webdriver.Chrome, run_db: tuple[Path, str]
 ) -> None:
     db, run_id = run_db
-    store = Store(resolve_db_url(str(db)))
-    best = store.best(run_id, maximize=False)[0]
-    parent = store.program(best.parent_id or "")
+    reader = Reader(resolve_db_url(str(db)))
+    best = reader.best(reader.run(run_id))[0]
+    parent = reader.program(best.parent_id or "")
+    reader.close()
     index = tree_ids(browser).index(best.id)
     point = browser.find_elements(
         By.CSS_SELECTOR, "#tree .scatterlayer .trace:last-child path.point"
@@ -213,7 +215,7 @@ def test_a_new_program_appears_without_a_reload(
     db, run_id = run_db
     store = Store(resolve_db_url(str(db)))
     programs = store.programs(run_id)
-    best = store.best(run_id, maximize=False)[0]
+    best = min((p for p in programs if p.ok), key=lambda p: (p.score, p.iteration))
     browser.execute_script("window.__sameDocument = true;")
     before = len(tree_ids(browser))
     child = replace(

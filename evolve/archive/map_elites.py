@@ -1,34 +1,70 @@
-"""One MAP-Elites grid: the best program found in each cell of the feature space."""
+"""One MAP-Elites grid: the best program found in each cell of the feature space.
+
+Besides the cells, the grid keeps its elites in two kept-sorted orders, so the archive's
+draws index into them in O(log n) instead of sorting on every draw: by age (exploration
+draws a uniformly random elite from this order) and by rank (inspirations are the best
+elites). Scores are compared only through the problem's ``Objective``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from sortedcontainers import SortedKeyList
+
+from evolve.core.objective import Objective
 from evolve.core.records import Candidate
 
+Cell = tuple[int, ...]
 
-def better(a: Candidate, b: Candidate, maximize: bool) -> bool:
-    """True when ``a`` scores strictly better than ``b``."""
-    assert a.score is not None and b.score is not None
-    return a.score > b.score if maximize else a.score < b.score
+
+def age_key(program: Candidate) -> tuple[int, str]:
+    """Oldest first; the code hash makes the order total."""
+    return (program.iteration, program.code_hash)
+
+
+def rank_key_of(objective: Objective) -> Callable[[Candidate], tuple[float, int, str]]:
+    """Best first (ties: older first, then the code hash), so every order is total."""
+
+    def key(program: Candidate) -> tuple[float, int, str]:
+        return (*objective.rank_key(program), program.code_hash)
+
+    return key
 
 
 class Grid:
     """Cells -> elite programs. A newcomer takes a cell only by beating its occupant."""
 
-    def __init__(self, maximize: bool) -> None:
-        self.maximize = maximize
-        self.cells: dict[tuple[int, ...], Candidate] = {}
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
+        self.cells: dict[Cell, Candidate] = {}
+        self.by_age: SortedKeyList = SortedKeyList(key=age_key)
+        self.by_rank: SortedKeyList = SortedKeyList(key=rank_key_of(objective))
+        self._hashes: set[str] = set()
 
-    def offer(self, cell: tuple[int, ...], program: Candidate) -> bool:
-        """Place ``program`` in ``cell`` if it is empty or the program beats its elite."""
+    def offer(self, cell: Cell, program: Candidate) -> bool:
+        """Place ``program`` in ``cell`` if it is empty or the program beats its elite (a tie
+        keeps the incumbent). O(log n)."""
         incumbent = self.cells.get(cell)
-        if incumbent is None or better(program, incumbent, self.maximize):
-            self.cells[cell] = program
-            return True
-        return False
+        if incumbent is not None and not self.objective.better(program.score, incumbent.score):
+            return False
+        if incumbent is not None:
+            self.by_age.remove(incumbent)
+            self.by_rank.remove(incumbent)
+            self._hashes.discard(incumbent.code_hash)
+        self.cells[cell] = program
+        self.by_age.add(program)
+        self.by_rank.add(program)
+        self._hashes.add(program.code_hash)
+        return True
+
+    def holds(self, code_hash: str) -> bool:
+        """True when the program with this code is an elite of some cell."""
+        return code_hash in self._hashes
 
     def elites(self) -> list[Candidate]:
-        """The elites, in a stable order (by iteration)."""
-        return sorted(self.cells.values(), key=lambda p: p.iteration)
+        """The elites, in a stable order (by iteration). O(cells): for inspection."""
+        return list(self.by_age)
 
     def __len__(self) -> int:
         return len(self.cells)

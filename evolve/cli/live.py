@@ -17,18 +17,17 @@ from rich.table import Table
 from rich.text import Text
 
 from evolve.cli.output import fmt_score
-from evolve.core.records import Candidate
-from evolve.core.status import CandidateStatus
+from evolve.core.objective import Objective
 from evolve.events import CandidateDone, RunStarted
 
 
 class LiveBoard:
     """What the board shows, updated from the Controller's events."""
 
-    def __init__(self, console: Console, metric: str, maximize: bool, islands: int) -> None:
+    def __init__(self, console: Console, metric: str, objective: Objective, islands: int) -> None:
         self.console = console
         self.metric = metric
-        self.maximize = maximize
+        self.objective = objective
         self.islands = islands
         self.run_id = ""
         self.total = 0
@@ -58,18 +57,14 @@ class LiveBoard:
         self.done, self.total = event.done, event.total
         self.session_done += 1
         self.spent += p.cost
-        if p.status is CandidateStatus.OK and p.score is not None:
+        if p.ok:
             self.valid += 1
-            self.island_best[p.island] = self._better(self.island_best.get(p.island), p)
+            old = self.island_best.get(p.island)
+            if old is None or self.objective.better(p.score, old[0]):
+                self.island_best[p.island] = (p.score, p.iteration)  # type: ignore[assignment]
         if event.best is not None and event.best.score is not None:
             self.best = (event.best.score, event.best.iteration)
         self.refresh()
-
-    def _better(self, old: tuple[float, int] | None, p: Candidate) -> tuple[float, int]:
-        score, iteration = p.score or 0.0, p.iteration
-        if old is None or (score > old[0] if self.maximize else score < old[0]):
-            return (score, iteration)
-        return old
 
     def log(self, line: str) -> None:
         """A line printed above the board."""

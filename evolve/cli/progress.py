@@ -9,9 +9,12 @@ from typing import Any
 from evolve.cli.live import LiveBoard
 from evolve.cli.output import console, err_console, fmt_score
 from evolve.core.records import Candidate
-from evolve.core.status import CandidateStatus
+from evolve.core.status import CandidateStatus, RunStatus
 from evolve.events import CandidateDone, Event, RunFinished, RunStarted, Stopping
 from evolve.problem import Problem
+
+TIMES = ("llm_seconds", "eval_seconds", "engine_seconds", "wait_seconds")
+"""The record's time fields, the last (waiting) not counted in the shares."""
 
 
 class Progress:
@@ -28,7 +31,7 @@ class Progress:
             self.board = LiveBoard(
                 self.out,
                 self.metric,
-                problem.config.evaluator.direction == "maximize",
+                problem.objective,
                 problem.config.search.islands,
             )
 
@@ -74,24 +77,15 @@ class Progress:
 
     @staticmethod
     def time_split(programs: list[Candidate]) -> dict[str, Any]:
-        """Mean seconds per candidate in the LLM, in evaluation and in the engine itself."""
+        """Mean seconds per candidate (under the record's names: ``llm_seconds``,
+        ``eval_seconds``, ``engine_seconds``, ``wait_seconds``), and the shares of the first
+        three in their sum (``llm_pct``, ...)."""
         children = [p for p in programs if p.iteration > 0]
         n = len(children) or 1
-        llm = sum(p.llm_seconds for p in children) / n
-        ev = sum(p.eval_seconds for p in children) / n
-        eng = sum(p.engine_seconds for p in children) / n
-        wait = sum(p.wait_seconds for p in children) / n
-        total = llm + ev + eng or 1.0
-        return {
-            "candidates": len(children),
-            "llm_s": llm,
-            "evaluation_s": ev,
-            "engine_s": eng,
-            "waiting_s": wait,
-            "llm_pct": 100 * llm / total,
-            "evaluation_pct": 100 * ev / total,
-            "engine_pct": 100 * eng / total,
-        }
+        means = {name: sum(getattr(p, name) for p in children) / n for name in TIMES}
+        busy = sum(means[name] for name in TIMES[:3]) or 1.0
+        shares = {name.replace("seconds", "pct"): 100 * means[name] / busy for name in TIMES[:3]}
+        return {"candidates": len(children), **means, **shares}
 
     def summary(self, finished: RunFinished, programs: list[Candidate]) -> None:
         if self.board is not None:
@@ -108,15 +102,15 @@ class Progress:
             f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})"
         )
         self.out.print(
-            f"time per candidate: LLM {split['llm_s']:.2f}s ({split['llm_pct']:.0f}%), "
-            f"evaluation {split['evaluation_s']:.2f}s ({split['evaluation_pct']:.0f}%), "
-            f"engine {split['engine_s']:.3f}s ({split['engine_pct']:.1f}%); "
-            f"waiting {split['waiting_s']:.2f}s (retry backoff, evaluation slots, earlier twins)"
+            f"time per candidate: LLM {split['llm_seconds']:.2f}s ({split['llm_pct']:.0f}%), "
+            f"evaluation {split['eval_seconds']:.2f}s ({split['eval_pct']:.0f}%), "
+            f"engine {split['engine_seconds']:.3f}s ({split['engine_pct']:.1f}%); "
+            f"waiting {split['wait_seconds']:.2f}s (retry backoff, evaluation slots, earlier twins)"
         )
         tokens_in = sum(p.tokens_in for p in children)
         tokens_out = sum(p.tokens_out for p in children)
         self.out.print(
             f"LLM: {tokens_in} tokens in, {tokens_out} out; spent ${finished.spent:.4f} (whole run)"
         )
-        if finished.status == "interrupted":
+        if finished.status == RunStatus.INTERRUPTED:
             self.out.print(f"resume with: evolve run --resume {finished.run_id}")

@@ -1,32 +1,39 @@
 """The sandbox backend seam: run the harness once on a program, somewhere isolated.
 
 A backend knows *where* an evaluation runs (a jailed local process group, a container, a
-cluster node) and nothing about scores: it starts ``sandbox/harness.py`` with a spec,
-enforces the wall-time limit from outside, kills everything the evaluation started, and
-hands back the harness's raw JSON message and the captured output. Judging that message
-(status, score) and the evaluation cascade live in ``executor.py``, the same for every
-backend.
+cluster node) and nothing about scores: it starts the harness (``evolve.sdk.harness``)
+with a ``Spec``, enforces the wall-time limit from outside, kills everything the
+evaluation started, and hands back the harness's ``HarnessMessage`` (or one of its own,
+for a timeout, a kill over the memory limit, or no message at all) with the captured
+output. Judging that message (status, score) and the evaluation cascade live in
+``executor.py``, the same for every backend.
 
-This module also holds what every backend shares: the harness spec, the allow-listed
-environment, output capture with a size cap, and parsing of the harness's message.
+This module also holds what every backend shares: the harness's path and spec, the
+allow-listed environment, and output capture with a size cap. The protocol itself (the
+spec, the message, the caps, the environment's names) is ``evolve.sdk.protocol``, which
+the harness imports too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from evolve.config import SandboxConfig
 from evolve.problem import EvaluatorTarget
-from evolve.procs import describe_exit
+from evolve.sdk import harness
+from evolve.sdk.protocol import ENGINE_ENV, HarnessMessage, Limits, Spec
 
-PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-"""The only variables of the engine's environment an evaluation sees (an allow-list)."""
+HARNESS = Path(harness.__file__).resolve()
+"""The script every backend runs (standard library only)."""
+HARNESS_ROOT = HARNESS.parents[2]
+"""The folder that holds the ``evolve`` package: the harness imports ``evolve.sdk`` from
+there, so a jail must let the evaluation read it."""
 
 EXTENSION = {
     "python": ".py",
@@ -40,9 +47,6 @@ EXTENSION = {
     "java": ".java",
 }
 
-RESULT_CAP = 16 * 1024 * 1024
-"""Bytes of the harness's result message kept (metrics and artifacts, as JSON)."""
-
 
 @dataclass(frozen=True)
 class Call:
@@ -54,14 +58,12 @@ class Call:
 
 @dataclass(frozen=True)
 class RawOutcome:
-    """What one harness run left: its message (``None`` if it said nothing) and output."""
+    """What one harness run left: the message (the harness's, or the backend's own for
+    what only it saw) and the captured output."""
 
-    message: dict | None
+    message: HarnessMessage
     stdout: str = ""
     stderr: str = ""
-    out_of_memory: bool = False
-    """The backend killed the evaluation for going over its memory limit (or the kernel
-    did): whatever the message says, it is judged an error, out of memory."""
 
     @property
     def output(self) -> dict[str, str]:
@@ -92,35 +94,39 @@ def harness_spec(
     *,
     program_path: str,
     evaluator_path: str | None,
-    result_fd: int,
+    result_fd: int | None,
     sys_path: list[str] | None = None,
-) -> dict:
-    """The JSON spec the harness reads: what to call, on which file, under which rlimits."""
-    limits = {
-        # A GPU evaluation gets no address-space limit: the CUDA driver reserves far more
-        # virtual memory than it uses (cuInit fails under RLIMIT_AS), so there the limit on
-        # memory is the container's or cgroup's, which count what is really used.
-        "memory_bytes": 0 if sandbox.gpus else sandbox.memory_mb * 1024 * 1024,
-        "cpu_seconds": max(1, math.ceil(call.timeout * sandbox.cpus)) + 1,
-        "file_bytes": 256 * 1024 * 1024,
-        "open_files": 512,
-    }
-    return {
-        "program_path": program_path,
-        "evaluator_path": evaluator_path,
-        "evaluator_module": evaluator.module,
-        "function": call.function,
-        "options": dict(evaluator.options),
-        "result_fd": result_fd,
-        "limits": limits,
-        "sys_path": sys_path if sys_path is not None else import_path(),
-        "timeout": call.timeout,
-    }
+    memory_limited: bool = False,
+    program_code: str | None = None,
+) -> Spec:
+    """The spec the harness reads: what to call, on which file, under which rlimits
+    (``memory_limited``: a cgroup or container bounds the evaluation's real memory)."""
+    limits = Limits(
+        # No address-space limit where the kernel counts what is really used, nor for a
+        # GPU evaluation: the CUDA driver reserves far more virtual memory than it uses
+        # (cuInit fails under RLIMIT_AS).
+        memory_bytes=0 if sandbox.gpus or memory_limited else sandbox.memory_mb * 1024 * 1024,
+        cpu_seconds=max(1, math.ceil(call.timeout * sandbox.cpus)) + 1,
+        file_bytes=256 * 1024 * 1024,
+        open_files=512,
+    )
+    return Spec(
+        program_path=program_path,
+        function=call.function,
+        timeout=call.timeout,
+        result_fd=result_fd,
+        evaluator_path=evaluator_path,
+        evaluator_module=evaluator.module,
+        options=dict(evaluator.options),
+        limits=limits,
+        sys_path=tuple(sys_path if sys_path is not None else import_path()),
+        program_code=program_code,
+    )
 
 
 def sandbox_env(sandbox: SandboxConfig, home: str, devices: list[int]) -> dict[str, str]:
     """The evaluation's whole environment: an allow-list of the engine's, never its keys."""
-    env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+    env = {k: os.environ[k] for k in ENGINE_ENV if k in os.environ}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     threads = str(sandbox.cpus)
     env.update(
@@ -134,33 +140,13 @@ def sandbox_env(sandbox: SandboxConfig, home: str, devices: list[int]) -> dict[s
         CUDA_VISIBLE_DEVICES=",".join(str(d) for d in devices),
         CUDA_DEVICE_ORDER="PCI_BUS_ID",  # the GPU pool's numbers are nvidia-smi's: PCI order
     )
-    return env
+    return env  # every name in protocol.EVALUATION_ENV: the function runner passes it on
 
 
 def import_path() -> list[str]:
     """The engine's module search path (site-packages and installed projects): what the
     evaluator may import."""
     return [p for p in sys.path if p and os.path.isdir(p)]
-
-
-def parse_result(data: bytes, returncode: int | None) -> dict:
-    """The harness's message, or a ``no_result`` message saying why there is none."""
-    if not data:
-        how = describe_exit(returncode)
-        return {"kind": "no_result", "error": f"the evaluation {how} without reporting a result"}
-    try:
-        message = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return {"kind": "no_result", "error": "the evaluation reported a malformed result"}
-    if not isinstance(message, dict) or message.get("kind") not in (
-        "ok",
-        "error",
-        "evaluator_error",
-    ):
-        return {"kind": "no_result", "error": "the evaluation reported a malformed result"}
-    if message["kind"] == "ok" and not isinstance(message.get("metrics"), dict):
-        return {"kind": "no_result", "error": "the evaluation reported a malformed result"}
-    return message
 
 
 class Capped:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evolve.evaluation.jail import command_works
-from evolve.procs import descendants, resident_bytes
+from evolve.sdk.procs import descendants, resident_bytes
 
 CGROUP_FS = Path("/sys/fs/cgroup")
 WATCH_SECONDS = 0.05

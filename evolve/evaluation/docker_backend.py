@@ -3,12 +3,12 @@
 The container (``docker_pool.Containers``) has no network (unless ``sandbox.network``), a
 read-only root, one tmpfs (``/scratch``, the only writable place), memory, CPU and
 process limits, no capabilities, ``no-new-privileges``, an unprivileged user, and, for a
-GPU problem, a device request for exactly the GPUs the executor leased. The harness
-(``sandbox/harness.py``), the ``evolve`` package, the problem's folder and, for an
-evaluator plugin installed by entry point, the plugin's own code and metadata
-(``plugin_code``) are mounted read-only. The harness runs by ``docker exec``: the spec and the program arrive on its
-stdin; its result comes back on its own stdout, which nothing the evaluation starts can
-write to (see the harness's ``result_fd: "stdout"``), framed together with the
+GPU problem, a device request for exactly the GPUs the executor leased. The ``evolve``
+package (with the harness, ``evolve/sdk/harness.py``), the problem's folder and, for an
+evaluator plugin installed by entry point, the plugin's own code and metadata are mounted
+read-only (``docker_mounts.py``). The harness runs by ``docker exec``: the spec and the
+program arrive on its stdin; its message comes back on its own stdout, which nothing the
+evaluation starts can write to (a spec with no ``result_fd``), framed together with the
 evaluation's stdout; stderr is the exec's stderr. Output is capped as it streams in.
 
 The wall-time limit is enforced from outside: on timeout the container is killed, and
@@ -24,33 +24,28 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import importlib.util
-import json
 import socket
 import weakref
 from collections.abc import Sequence
-from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
 from typing import Any
 
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
-from docker.types import Mount
 
-import evolve
 from evolve.config import SandboxConfig
-from evolve.errors import UserError
 from evolve.evaluation.backend import (
-    RESULT_CAP,
+    HARNESS,
+    HARNESS_ROOT,
     Call,
     Capped,
     RawOutcome,
     harness_spec,
-    parse_result,
     program_name,
     sandbox_env,
 )
+from evolve.evaluation.docker_mounts import LIB, container_view
 from evolve.evaluation.docker_pool import (
     SCRATCH,
     Containers,
@@ -62,17 +57,10 @@ from evolve.evaluation.docker_pool import (
     reap_orphans,
 )
 from evolve.problem import EvaluatorTarget
-from evolve.resources import harness_path
+from evolve.sdk.protocol import MESSAGE_CAP, HarnessMessage
 
-HARNESS = "/evolve/harness.py"
-LIB = "/evolve/lib"
-"""The harness's import path: the ``evolve`` package (mounted from the engine's) and, for an
-evaluator plugin installed by entry point, its distribution's top-level packages and
-metadata (mounted from wherever the engine imports them)."""
-PROBLEM = "/evolve/problem"
-"""The evaluator's folder."""
-FILES = "/evolve/files"
-"""Folders of the problem files an evaluator's options name (``*_file``), one each."""
+HARNESS_INSIDE = f"{LIB}/{HARNESS.relative_to(HARNESS_ROOT).as_posix()}"
+"""The harness as the container sees it: in the mounted ``evolve`` package."""
 
 GRACE = 1.0
 """Seconds to wait for the rest of the output once the harness has reported or exited."""
@@ -126,7 +114,7 @@ class DockerBackend:
     def harness_command(self) -> list[str]:
         """The harness in the container; it waits for its spec on stdin."""
         # -I: no user site and no PYTHON* variables; site-packages (numpy) stay visible.
-        return [self.sandbox.docker.python, "-I", "-B", HARNESS, "-"]
+        return [self.sandbox.docker.python, "-I", "-B", HARNESS_INSIDE, "-"]
 
     async def run(self, code: str, call: Call, devices: list[int]) -> RawOutcome:
         try:
@@ -137,7 +125,7 @@ class DockerBackend:
             else:
                 armed = await self.pool.take()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            return RawOutcome({"kind": "no_result", "error": self._start_failure(exc, devices)})
+            return RawOutcome(HarnessMessage.no_result(self._start_failure(exc, devices)))
         try:
             return await self._evaluate(armed, code, call)
         except (
@@ -147,7 +135,7 @@ class DockerBackend:
         ) as exc:
             text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             error = f"the docker engine failed during the evaluation: {text}"
-            return RawOutcome({"kind": "no_result", "error": error})
+            return RawOutcome(HarnessMessage.no_result(error))
         finally:
             armed.close_socket()
             if devices:  # the GPUs go back to the pool only once nothing can use them
@@ -175,18 +163,17 @@ class DockerBackend:
             call,
             program_path=f"{SCRATCH}/{program_name(self.language)}",
             evaluator_path=self._evaluator_path,
-            result_fd=1,
+            result_fd=None,  # framed on the harness's own stdout
             sys_path=[LIB],
+            program_code=code,
         )
-        spec["result_fd"] = "stdout"
-        spec["program_code"] = code
         container, exec_id, raw = armed.container, armed.exec_id, armed.raw
         cap = self.sandbox.max_output_bytes
         stream = ExecStream(Capped(cap), Capped(cap))
         reader: asyncio.Task[None] | None = None
         try:
             raw.setblocking(False)
-            await loop.sock_sendall(raw, json.dumps(spec).encode("utf-8"))
+            await loop.sock_sendall(raw, spec.encode())
             raw.shutdown(socket.SHUT_WR)  # the harness reads its spec to the end
             reader = asyncio.create_task(stream.read(raw))
             timed_out = await self._wait(reader, stream, exec_id, deadline)
@@ -199,14 +186,14 @@ class DockerBackend:
                 )
             out, err = stream.out.text(), stream.err.text()
             if timed_out:
-                return RawOutcome({"kind": "timeout"}, out, err)
+                return RawOutcome(HarnessMessage.timeout(), out, err)
             if stream.result is None:
                 info = await asyncio.to_thread(self.client.api.exec_inspect, exec_id)
                 code_ = info.get("ExitCode")
                 if isinstance(code_, int) and code_ > 128:
                     code_ = 128 - code_  # a process killed by signal N exits as 128 + N
-                return RawOutcome(parse_result(b"", code_), out, err)
-            return RawOutcome(parse_result(stream.result, 0), out, err)
+                return RawOutcome(HarnessMessage.received(b"", code_), out, err)
+            return RawOutcome(HarnessMessage.received(stream.result, 0), out, err)
         finally:
             if reader is not None:
                 reader.cancel()
@@ -336,7 +323,7 @@ class ExecStream:
         start = 0
         while len(frames) - start >= 5:  # the harness's frame: kind, 4-byte size
             kind, size = frames[start], int.from_bytes(frames[start + 1 : start + 5], "big")
-            if kind not in b"or" or (kind == ord("r") and size > RESULT_CAP):
+            if kind not in b"or" or (kind == ord("r") and size > MESSAGE_CAP):
                 self._broken = True  # never from the harness: stop believing this stream
                 self.err.note("[the evaluation's stdout stream was malformed; cut here]")
                 return
@@ -351,84 +338,6 @@ class ExecStream:
                 self.reported.set()
                 return
         del frames[:start]
-
-
-def container_view(
-    evaluator: EvaluatorTarget, hidden: tuple[Path, ...] = ()
-) -> tuple[list[Mount], EvaluatorTarget, str | None]:
-    """The read-only mounts an evaluation needs, the evaluator as seen from inside (its
-    ``*_file`` options pointing at the mounted files) and the evaluator file's path there."""
-    package = Path(evolve.__file__).resolve().parent
-    mounts = [
-        Mount(HARNESS, str(harness_path()), type="bind", read_only=True),
-        Mount(f"{LIB}/evolve", str(package), type="bind", read_only=True),
-    ]
-    if evaluator.module is not None:
-        mounts += [
-            Mount(f"{LIB}/{name}", str(source), type="bind", read_only=True)
-            for name, source in plugin_code(evaluator.module).items()
-        ]
-    folders: dict[Path, str] = {}
-
-    def place(path: Path) -> str:
-        folder = path.parent
-        if folder not in folders:
-            folders[folder] = PROBLEM if not folders else f"{FILES}/{len(folders)}"
-            mounts.append(Mount(folders[folder], str(folder), type="bind", read_only=True))
-        return f"{folders[folder]}/{path.name}"
-
-    inside = place(evaluator.path) if evaluator.path is not None else None
-    files = {str(f): place(f) for f in evaluator.files}
-    options: tuple[tuple[str, Any], ...] = tuple(
-        (k, files.get(v, v) if isinstance(v, str) else v) for k, v in evaluator.options
-    )
-    for path in hidden:
-        path = path.resolve()
-        for folder, there in folders.items():
-            if path.is_file() and path.is_relative_to(folder):
-                target = f"{there}/{path.relative_to(folder).as_posix()}"
-                mounts.append(Mount(target, "/dev/null", type="bind", read_only=True))
-    return mounts, dataclasses.replace(evaluator, options=options), inside
-
-
-def plugin_code(module: str) -> dict[str, Path]:
-    """What the container needs to import an evaluator plugin's ``module``: each top-level
-    package or module of the distribution that provides it, and that distribution's
-    metadata folder (so ``importlib.metadata`` works for it inside), by the name each
-    takes on the import path. Not the rest of site-packages: the plugin's own dependencies
-    come from the image. A UserError if the module cannot be found here."""
-    top = module.partition(".")[0]
-    tops = packages_distributions()
-    owners = set(tops.get(top, ()))
-    names = {top} | {n for n, dists in tops.items() if owners & set(dists) and n.isidentifier()}
-    found: dict[str, Path] = {}
-    for name in sorted(names - {"evolve"}):  # evolve is mounted already
-        spec = importlib.util.find_spec(name)
-        if spec is None:
-            if name == top:
-                raise UserError(
-                    f"evaluator plugin module {module!r} cannot be imported here, so it "
-                    "cannot be mounted into the container"
-                )
-            continue
-        places = list(spec.submodule_search_locations or ())
-        if len(places) > 1:
-            raise UserError(
-                f"evaluator plugin package {name!r} is spread over {len(places)} folders "
-                f"({', '.join(places)}): the docker backend mounts one folder per package"
-            )
-        if places:
-            found[name] = Path(places[0]).resolve()
-        elif spec.origin and Path(spec.origin).is_file():
-            origin = Path(spec.origin).resolve()  # a module file (.py, or an extension)
-            found[origin.name] = origin
-    for name in sorted(owners):
-        dist = distribution(name)
-        for folder in {f.parts[0] for f in dist.files or () if f.parts[0].endswith(".dist-info")}:
-            path = Path(str(dist.locate_file(folder))).resolve()
-            if path.is_dir():
-                found[folder] = path
-    return found
 
 
 def _shut(pool: WarmPool, containers: Containers) -> None:

@@ -31,7 +31,7 @@ from docker.types import DeviceRequest, Mount
 
 from evolve.config import SandboxConfig
 from evolve.errors import UserError
-from evolve.procs import start_ticks
+from evolve.sdk.procs import start_ticks
 
 OWNER = "evolve.owner"
 """Label: the pid of the engine process that made the container."""

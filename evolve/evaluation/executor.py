@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Protocol
 
 from evolve.config import SandboxConfig, StageConfig
+from evolve.core.objective import Objective
 from evolve.core.status import Verdict
 from evolve.evaluation.backend import Backend, Call, RawOutcome
 from evolve.evaluation.gpus import GpuPool
 from evolve.evaluation.jail import Jail
 from evolve.evaluation.process import ProcessBackend
 from evolve.problem import EvaluatorTarget, Problem
+from evolve.sdk.protocol import Kind
 
 
 @dataclass(frozen=True)
@@ -71,14 +73,14 @@ class SandboxExecutor:
         primary_metric: str,
         stages: Sequence[Stage],
         *,
-        maximize: bool = True,
+        objective: Objective = Objective(),
         gpu_pool: GpuPool | None = None,
     ) -> None:
         self.backend = backend
         self.sandbox = sandbox
         self.primary_metric = primary_metric
         self.stages = tuple(stages)
-        self.maximize = maximize
+        self.objective = objective
         self.gpu_pool = gpu_pool if gpu_pool is not None else GpuPool.detect()
         self.gpu_problem = ""
         if sandbox.gpus > self.gpu_pool.size:
@@ -118,7 +120,7 @@ class SandboxExecutor:
                 if number < last and not self._passes(result.score, stage.threshold):
                     reason = (
                         f"stage {number} ({stage.call.function}) scored {result.score!r}, "
-                        f"{'below' if self.maximize else 'above'} its threshold "
+                        f"{self.objective.pick('below', 'above')} its threshold "
                         f"{stage.threshold!r}; the full evaluation did not run"
                     )
                     return Evaluation(
@@ -127,9 +129,7 @@ class SandboxExecutor:
         return Evaluation(Verdict.OK, result.score, metrics, artifacts, "", seconds, last)
 
     def _passes(self, score: float | None, threshold: float | None) -> bool:
-        if threshold is None or score is None:
-            return threshold is None
-        return score >= threshold if self.maximize else score <= threshold
+        return threshold is None or self.objective.meets(score, threshold)
 
     async def close(self) -> None:
         await self.backend.close()
@@ -148,7 +148,7 @@ class ProcessExecutor(SandboxExecutor):
         hidden: tuple[Path, ...] = (),
         jail: Jail | None = None,
         stages: Sequence[Stage] | None = None,
-        maximize: bool = True,
+        objective: Objective = Objective(),
     ) -> None:
         self.evaluator = evaluator
         backend = ProcessBackend(evaluator, sandbox, language, hidden, jail)
@@ -158,7 +158,7 @@ class ProcessExecutor(SandboxExecutor):
             sandbox,
             primary_metric,
             stages if stages is not None else cascade(evaluator.function, sandbox),
-            maximize=maximize,
+            objective=objective,
             gpu_pool=gpu_pool,
         )
 
@@ -185,7 +185,7 @@ def build_executor(
         sandbox,
         problem.config.evaluator.primary_metric,
         stages,
-        maximize=problem.maximize,
+        objective=problem.objective,
         gpu_pool=gpu_pool,
     )
 
@@ -193,47 +193,36 @@ def build_executor(
 def judge(
     outcome: RawOutcome, primary: str, seconds: float, *, memory_mb: int | None = None
 ) -> Evaluation:
-    """Decide the status and score of one harness run from its message and output
+    """Decide the verdict and score of one harness run from its message and output
     (``memory_mb``: the evaluation's memory limit, for the reason when it went over)."""
-    raw, output = outcome.message, outcome.output
-    artifacts = {k: v for k, v in output.items() if v}
+    message = outcome.message
+    artifacts = {k: v for k, v in outcome.output.items() if v}
+    if message.traceback:
+        artifacts["traceback"] = message.traceback
+
+    def failed(verdict: Verdict, reason: str) -> Evaluation:
+        return Evaluation(verdict, None, artifacts=artifacts, reason=reason, seconds=seconds)
+
+    kind = message.kind
     # Over the limit: killed by the kernel or the backend's watcher, or a MemoryError where a
     # per-process address-space limit refused an allocation first.
-    if outcome.out_of_memory or (
-        raw is not None and raw.get("kind") == "error" and raw.get("exception") == "MemoryError"
-    ):
-        if raw is not None and raw.get("traceback"):
-            artifacts["traceback"] = raw["traceback"]
-        limit = f" (limit {memory_mb} MB)" if memory_mb else ""
-        return Evaluation(
-            Verdict.ERROR,
-            None,
-            artifacts=artifacts,
-            reason=f"out of memory{limit}",
-            seconds=seconds,
+    if kind is Kind.OUT_OF_MEMORY or (kind is Kind.ERROR and message.exception == "MemoryError"):
+        return failed(
+            Verdict.ERROR, f"out of memory{f' (limit {memory_mb} MB)' if memory_mb else ''}"
         )
-    if raw is None or raw.get("kind") == "no_result":
-        reason = (raw or {}).get("error", "the evaluation produced no result")
-        return Evaluation(Verdict.ERROR, None, artifacts=artifacts, reason=reason, seconds=seconds)
-    kind = raw.get("kind")
-    if kind == "timeout":
-        return Evaluation(
-            Verdict.TIMEOUT,
-            None,
-            artifacts=artifacts,
-            seconds=seconds,
-            reason=f"timed out after {seconds:.1f}s; the process group was killed",
+    if kind is Kind.TIMEOUT:
+        return failed(
+            Verdict.TIMEOUT, f"timed out after {seconds:.1f}s; the process group was killed"
         )
-    if kind in ("error", "evaluator_error"):
-        if raw.get("traceback"):
-            artifacts["traceback"] = raw["traceback"]
-        status = Verdict.ERROR if kind == "error" else Verdict.EVALUATOR_ERROR
-        return Evaluation(
-            status, None, artifacts=artifacts, reason=raw.get("error", "?"), seconds=seconds
-        )
-    metrics = {k: (float("nan") if v is None else float(v)) for k, v in raw["metrics"].items()}
-    artifacts.update({f"evaluator:{k}": v for k, v in raw.get("artifacts", {}).items()})
-    bad = raw.get("bad_metrics", {})
+    if kind is Kind.NO_RESULT:
+        return failed(Verdict.ERROR, message.error or "the evaluation produced no result")
+    if kind is Kind.ERROR:
+        return failed(Verdict.ERROR, message.error or "?")
+    if kind is Kind.EVALUATOR_ERROR:
+        return failed(Verdict.EVALUATOR_ERROR, message.error or "?")
+    metrics = {k: (float("nan") if v is None else v) for k, v in message.metrics.items()}
+    artifacts.update({f"evaluator:{k}": v for k, v in message.artifacts.items()})
+    bad = message.bad_metrics
     for key, why in bad.items():
         if key not in metrics:
             artifacts[f"metric:{key}"] = why

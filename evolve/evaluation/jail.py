@@ -81,7 +81,7 @@ def _bwrap_args(
             args += ["--ro-bind", "/dev/null", str(path)]
     # --cap-drop ALL: run by root, bwrap keeps every capability inside the jail, and with
     # CAP_SYS_PTRACE / CAP_DAC_OVERRIDE a candidate could read or write its evaluator's
-    # memory and pipes (evolve.candidate makes the evaluator non-dumpable) or any file.
+    # memory and pipes (evolve.sdk.runner makes the evaluator non-dumpable) or any file.
     args += ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if network:
         args.append("--share-net")

@@ -1,6 +1,6 @@
 """The ``process`` backend: each evaluation in a jailed local process group.
 
-It starts ``python -I -S sandbox/harness.py`` in its own session and process group, in a
+It starts ``python -I -S .../evolve/sdk/harness.py`` in its own session and process group, in a
 private temporary directory, with an allow-listed environment (no API keys), inside the
 strongest namespace jail the machine allows (``evolve.evaluation.jail``: bubblewrap, else
 ``unshare --net``) and a cgroup of its own that bounds the whole evaluation, every process
@@ -18,7 +18,6 @@ Never threads for untrusted code.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import subprocess
@@ -28,12 +27,12 @@ from pathlib import Path
 
 from evolve.config import SandboxConfig
 from evolve.evaluation.backend import (
-    RESULT_CAP,
+    HARNESS,
+    HARNESS_ROOT,
     Call,
     Capped,
     RawOutcome,
     harness_spec,
-    parse_result,
     program_name,
     sandbox_env,
 )
@@ -41,8 +40,8 @@ from evolve.evaluation.cgroups import WATCH_SECONDS, Cgroups, EvaluationCgroup
 from evolve.evaluation.cgroups import cgroups as detect_cgroups
 from evolve.evaluation.jail import Jail, detect, python_paths
 from evolve.problem import EvaluatorTarget
-from evolve.procs import kill_group
-from evolve.resources import harness_path
+from evolve.sdk.procs import kill_group
+from evolve.sdk.protocol import MESSAGE_CAP, HarnessMessage
 
 
 class ProcessBackend:
@@ -69,7 +68,7 @@ class ProcessBackend:
         self.cgroups = cgroups if cgroups is not None else detect_cgroups()
         self.lost = "; ".join(filter(None, (self.jail.lost, self.cgroups.lost)))
         self.hidden = tuple(hidden)
-        readable = [*python_paths(), harness_path().parent]
+        readable = [*python_paths(), HARNESS_ROOT / "evolve"]
         if evaluator.path is not None:
             readable.append(evaluator.path.parent)
         readable.extend(f.parent for f in evaluator.files)  # test cases, test files
@@ -99,17 +98,16 @@ class ProcessBackend:
                 program_path=str(program),
                 evaluator_path=str(self.evaluator.path) if self.evaluator.path else None,
                 result_fd=pipes[2][1],
-            )
-            if group.memory_limited:
                 # The kernel bounds the whole evaluation by what it really uses: an address
                 # space limit on top only breaks what reserves more than it uses.
-                spec["limits"]["memory_bytes"] = 0
+                memory_limited=group.memory_limited,
+            )
             spec_file = workdir / ".evolve-spec.json"
-            spec_file.write_text(json.dumps(spec), encoding="utf-8")
+            spec_file.write_bytes(spec.encode())
             # -I: no user site, no PYTHON* variables; -S: no site hooks (.pth code) at startup,
             # which can cost more than the evaluation; the harness gets our import path.
             cmd = self.jail.wrap(
-                [sys.executable, "-I", "-S", str(harness_path()), str(spec_file)],
+                [sys.executable, "-I", "-S", str(HARNESS), str(spec_file)],
                 workdir,
                 network=self.sandbox.network,
                 readable=self._readable,
@@ -131,7 +129,8 @@ class ProcessBackend:
                 os.close(write_end)
                 unclosed.discard(write_end)
             cap = self.sandbox.max_output_bytes
-            out, err, res = Capped(cap), Capped(cap), Capped(RESULT_CAP)
+            # One byte over the cap: a message that long is rejected, not cut and misread.
+            out, err, res = Capped(cap), Capped(cap), Capped(MESSAGE_CAP + 1)
             readers = [
                 asyncio.create_task(sink.drain_fd(read_end))
                 for sink, (read_end, _) in zip((out, err, res), pipes, strict=True)
@@ -163,12 +162,14 @@ class ProcessBackend:
                     "and was killed]"
                 )
             elif timed_out:
-                return RawOutcome({"kind": "timeout"}, out.text(), err.text())
+                return RawOutcome(HarnessMessage.timeout(), out.text(), err.text())
             returncode = proc.returncode
             if self.jail.kind == "bwrap" and returncode is not None and returncode > 128:
                 returncode = 128 - returncode  # bwrap reports death by signal N as 128 + N
-            message = parse_result(bytes(res.data), returncode)
-            return RawOutcome(message, out.text(), err.text(), out_of_memory=out_of_memory)
+            message = HarnessMessage.received(bytes(res.data), returncode)
+            if out_of_memory:  # whatever it managed to say, it died over its limit
+                message = HarnessMessage.out_of_memory(message.traceback)
+            return RawOutcome(message, out.text(), err.text())
         finally:
             if proc is not None:
                 kill_group(proc.pid)

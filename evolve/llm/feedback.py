@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from evolve.core.objective import Objective
 from evolve.core.records import Candidate, LLMCall
 from evolve.core.status import CandidateStatus
 from evolve.llm.ensemble import Ensemble
@@ -18,9 +19,9 @@ from evolve.llm.selection import improvement_reward
 
 
 class Feedback:
-    def __init__(self, ensemble: Ensemble, maximize: bool) -> None:
+    def __init__(self, ensemble: Ensemble, objective: Objective) -> None:
         self.ensemble = ensemble
-        self.maximize = maximize
+        self.objective = objective
         self.low: float | None = None
         self.high: float | None = None
 
@@ -44,5 +45,5 @@ class Feedback:
                 continue
             reward = 0.0
             if call is producer and program.ok and parent is not None:
-                reward = improvement_reward(program.score, parent.score, self.maximize, spread)
+                reward = improvement_reward(program.score, parent.score, self.objective, spread)
             self.ensemble.selector.update(arm, reward, call.cost)

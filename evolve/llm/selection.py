@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evolve.core.objective import Objective
+
 
 @dataclass
 class ArmStats:
@@ -133,7 +135,7 @@ class Selector:
 
 
 def improvement_reward(
-    child: float | None, parent: float | None, maximize: bool, scale: float
+    child: float | None, parent: float | None, objective: Objective, scale: float
 ) -> float:
     """0 for a failed child or one no better than its parent (asymmetric: no penalty for
     doing worse); an improving child earns 0.5, plus up to 0.5 for the size of its gain as
@@ -141,7 +143,7 @@ def improvement_reward(
     small improvements worth choosing a model for."""
     if child is None or parent is None:
         return 0.0
-    gain = child - parent if maximize else parent - child
+    gain = objective.gain(child, parent)
     if gain <= 0:
         return 0.0
     if scale <= 0 or not math.isfinite(scale):

@@ -1,50 +1,35 @@
-"""Read-only access to a lineage database, for inspection: the CLI's ``show``, ``lineage``,
-``diff``, ``stats`` and ``export``, the web UI and the notebook API.
+"""The read-only query layer over a lineage database: what ``evolve runs``, ``best``,
+``show``, ``lineage``, ``diff``, ``stats`` and ``export``, the web UI and the notebook API
+(``evolve.open_db``) read, as ``RunInfo`` / ``Candidate`` / ``LLMCall`` records.
 
-A SQLite database is opened through a ``file:...?mode=ro`` URI, so nothing here can write
-to it (WAL mode lets it read while a run writes). Every lookup goes through an index: ids
-by prefix are range scans of the primary key, ancestries walk parent ids one key at a time,
-and the run summaries are one aggregate query per table.
+A SQLite database is opened through a ``file:...?mode=ro`` URI (see
+``evolve.store.database.readonly_engine``), so nothing here can write to it, and WAL mode
+lets it read while a run writes. Every lookup goes through an index: ids by prefix are
+range scans of the primary key, ancestries walk parent ids one key at a time, and the run
+summaries are one aggregate query per table.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from string import hexdigits
 from typing import Any
-from urllib.parse import quote
 
-from sqlalchemy import and_, case, create_engine, func, inspect, select
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy import and_, case, func, inspect, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import QueuePool
 
 from evolve.core.records import Candidate, LLMCall
 from evolve.core.status import CandidateStatus
 from evolve.errors import UserError
+from evolve.store import rows
+from evolve.store.database import readonly_engine, resolve_db_url
 from evolve.store.models import LLMCallRow, ProgramRow, RunRow
-from evolve.store.store import RunInfo, _call, _program, _run_info, resolve_db_url
+from evolve.store.ranking import best_first, best_of
+from evolve.store.rows import RunInfo
 
-_TOP = "\U0010ffff"
-"""Sorts after every character: ``prefix <= id < prefix + _TOP`` is an indexed prefix scan."""
-
-LINEAGE_COLUMNS = (
-    ProgramRow.id,
-    ProgramRow.run_id,
-    ProgramRow.iteration,
-    ProgramRow.parent_id,
-    ProgramRow.island,
-    ProgramRow.generation,
-    ProgramRow.status,
-    ProgramRow.score,
-    ProgramRow.model,
-    ProgramRow.created_at,
-)
-"""The small columns of a program (no code, diff, metrics or artifacts)."""
+OK = CandidateStatus.OK.value
 
 
 @dataclass(frozen=True)
@@ -53,58 +38,15 @@ class RunSummary:
 
     info: RunInfo
     candidates: int
-    """Programs after the initial one."""
+    """Candidates after the initial program."""
     valid: int
     """Candidates (after the initial program) evaluated successfully."""
     best_score: float | None
     spent_usd: float
 
-    @property
-    def maximize(self) -> bool:
-        return maximizes(self.info)
-
-
-def maximizes(info: RunInfo) -> bool:
-    """Whether the run's primary metric is to be maximized (its stored configuration)."""
-    return (info.config or {}).get("evaluator", {}).get("direction", "maximize") == "maximize"
-
-
-def primary_metric(info: RunInfo) -> str:
-    return (info.config or {}).get("evaluator", {}).get("primary_metric", "score")
-
-
-def readonly_engine(url: str) -> Engine:
-    """An engine that cannot write: SQLite through a ``mode=ro`` URI; other databases in
-    read-only transactions where the backend has them (PostgreSQL)."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise UserError(f"--db {url!r} is not a valid database URL ({exc})") from None
-    if parsed.get_backend_name() == "sqlite":
-        if not parsed.database or parsed.database == ":memory:":
-            raise UserError(f"{url}: an in-memory database has no runs to inspect; give --db PATH")
-        path = Path(parsed.database).expanduser().resolve()
-        if not path.is_file():
-            raise UserError(f"no database at {path} (give --db PATH or set EVOLVE_DB)")
-        uri = f"file:{quote(str(path))}?mode=ro"
-
-        def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10.0)
-            conn.execute("PRAGMA busy_timeout=10000")
-            return conn
-
-        return create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=4)
-    options: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql":
-        options["execution_options"] = {"postgresql_readonly": True}
-    try:
-        return create_engine(url, **options)
-    except (ArgumentError, ImportError) as exc:
-        raise UserError(f"cannot open database {url}: {exc}") from None
-
 
 class Reader:
-    """Runs, programs and LLM calls of one database, read-only."""
+    """Runs, candidates and LLM calls of one database, read-only."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -137,28 +79,15 @@ class Reader:
     def run(self, prefix: str | None = None) -> RunInfo:
         """A run by id or unique id prefix; the latest run when ``prefix`` is None."""
         with self.session() as s:
-            if prefix is None:
-                row = s.scalars(select(RunRow).order_by(RunRow.created_at.desc()).limit(1)).first()
-                if row is None:
-                    raise UserError(f"no runs in {self.url}: start one with `evolve run PROBLEM`")
-                return _run_info(row)
-            rows = s.scalars(
-                select(RunRow).where(_prefix(RunRow.id, prefix)).order_by(RunRow.id).limit(3)
-            ).all()
-        if not rows:
-            raise UserError(f"no run {prefix!r} in {self.url} (see `evolve runs`)")
-        if len(rows) > 1:
-            raise UserError(
-                f"run id prefix {prefix!r} is ambiguous ({_some(r.id for r in rows)}): "
-                "give more characters"
-            )
-        return _run_info(rows[0])
+            return rows.find_run(s, prefix, self.url)
 
     def runs(self) -> list[RunSummary]:
         """Every run, oldest first, with its counts, best score and spend (aggregated in
-        the database, from indexes: a few queries whatever the number of programs)."""
+        the database, from indexes: a few queries whatever the number of candidates)."""
         with self.session() as s:
-            infos = [_run_info(r) for r in s.scalars(select(RunRow).order_by(RunRow.created_at))]
+            infos = [
+                rows.run_info(r) for r in s.scalars(select(RunRow).order_by(RunRow.created_at))
+            ]
         return self._summaries(infos)
 
     def summary(self, info: RunInfo) -> RunSummary:
@@ -167,11 +96,11 @@ class Reader:
 
     def _summaries(self, infos: list[RunInfo]) -> list[RunSummary]:
         ids = [i.id for i in infos]
-        child_ok = and_(ProgramRow.status == CandidateStatus.OK.value, ProgramRow.iteration > 0)
-        with self.session() as s:
+        child_ok = and_(ProgramRow.status == OK, ProgramRow.iteration > 0)
+        with self.connect() as c:
             counts = {
                 run_id: (n, valid)
-                for run_id, n, valid in s.execute(
+                for run_id, n, valid in c.execute(
                     select(
                         ProgramRow.run_id,
                         func.count(),
@@ -182,7 +111,7 @@ class Reader:
                 )
             }
             spent = dict(
-                s.execute(
+                c.execute(
                     select(LLMCallRow.run_id, func.sum(LLMCallRow.cost))
                     .where(LLMCallRow.run_id.in_(ids))
                     .group_by(LLMCallRow.run_id)
@@ -191,51 +120,43 @@ class Reader:
             out = []
             for info in infos:
                 n, valid = counts.get(info.id, (0, 0))
+                best = c.scalar(
+                    select(best_of(info.objective, ProgramRow.score)).where(
+                        ProgramRow.run_id == info.id, ProgramRow.status == OK
+                    )
+                )
                 out.append(
                     RunSummary(
                         info=info,
                         candidates=max(0, n - 1),
                         valid=int(valid or 0),
-                        best_score=self._best_score(s, info),
+                        best_score=best,
                         spent_usd=float(spent.get(info.id) or 0.0),
                     )
                 )
         return out
 
-    def _best_score(self, s: Session, info: RunInfo) -> float | None:
-        score = ProgramRow.score
-        stmt = (
-            select(score)
-            .where(ProgramRow.run_id == info.id, ProgramRow.status == CandidateStatus.OK.value)
-            .where(score.is_not(None))
-            .order_by(score.desc() if maximizes(info) else score.asc())
-            .limit(1)
-        )
-        return s.scalar(stmt)
-
-    def best(self, run_id: str, top: int = 1) -> list[Candidate]:
-        """The run's ``top`` best successfully evaluated programs."""
-        info = self.run(run_id)
-        order = ProgramRow.score.desc() if maximizes(info) else ProgramRow.score.asc()
+    def best(self, info: RunInfo, top: int = 1) -> list[Candidate]:
+        """The run's ``top`` best successfully evaluated candidates (ties: the older first)."""
         with self.session() as s:
             stmt = (
                 select(ProgramRow)
-                .where(ProgramRow.run_id == info.id, ProgramRow.status == CandidateStatus.OK.value)
+                .where(ProgramRow.run_id == info.id, ProgramRow.status == OK)
                 .where(ProgramRow.score.is_not(None))
-                .order_by(order, ProgramRow.iteration)
+                .order_by(best_first(info.objective, ProgramRow.score), ProgramRow.iteration)
                 .limit(top)
             )
-            return [_program(r) for r in s.scalars(stmt)]
+            return [rows.candidate(r) for r in s.scalars(stmt)]
 
-    # programs -------------------------------------------------------------------------
+    # candidates -----------------------------------------------------------------------
     def program(self, prefix: str) -> Candidate:
-        """A program by id or unique id prefix (across all runs)."""
+        """A candidate by id or unique id prefix (across all runs)."""
         if not prefix.strip():
             raise UserError("give a program id (or a unique prefix of one)")
         with self.session() as s:
             ids = s.scalars(
                 select(ProgramRow.id)
-                .where(_prefix(ProgramRow.id, prefix))
+                .where(rows.by_prefix(ProgramRow.id, prefix))
                 .order_by(ProgramRow.id)
                 .limit(3)
             ).all()
@@ -246,19 +167,19 @@ class Reader:
                 )
             if len(ids) > 1:
                 raise UserError(
-                    f"program id prefix {prefix!r} is ambiguous ({_some(ids)}): "
+                    f"program id prefix {prefix!r} is ambiguous ({rows.some(ids)}): "
                     "give more characters"
                 )
             row = s.get(ProgramRow, ids[0])
             assert row is not None
-            return _program(row)
+            return rows.candidate(row)
 
     def parent(self, program: Candidate) -> Candidate | None:
         if program.parent_id is None:
             return None
         with self.session() as s:
             row = s.get(ProgramRow, program.parent_id)
-            return _program(row) if row is not None else None
+            return rows.candidate(row) if row is not None else None
 
     def programs(self, run_id: str) -> Iterator[Candidate]:
         """Every candidate of a run in iteration order, streamed (code included)."""
@@ -270,34 +191,43 @@ class Reader:
                 .execution_options(yield_per=500)
             )
             for row in s.scalars(stmt):
-                yield _program(row)
+                yield rows.candidate(row)
 
-    def ancestry(self, program_id: str) -> list[dict[str, Any]]:
-        """The program and its ancestors back to the run's initial program, oldest first,
-        as small records (no code): one primary-key lookup per generation."""
-        chain: list[dict[str, Any]] = []
+    def metric_names(self, run_id: str) -> list[str]:
+        """Every metric name any candidate of the run has, sorted (one scan of one column)."""
+        names: set[str] = set()
+        with self.session() as s:
+            for metrics in s.scalars(select(ProgramRow.metrics).where(ProgramRow.run_id == run_id)):
+                names.update(metrics or {})
+        return sorted(names)
+
+    def ancestry(self, program_id: str) -> list[Candidate]:
+        """The candidate and its ancestors back to the run's initial program, oldest first:
+        one primary-key lookup per generation."""
+        chain: list[Candidate] = []
         seen: set[str] = set()
         current: str | None = program_id
         with self.session() as s:
             while current is not None and current not in seen:
                 seen.add(current)
-                row = s.execute(select(*LINEAGE_COLUMNS).where(ProgramRow.id == current)).first()
+                row = s.get(ProgramRow, current)
                 if row is None:
                     break
-                chain.append(dict(row._mapping))
+                chain.append(rows.candidate(row))
                 current = row.parent_id
         chain.reverse()
         return chain
 
+    # LLM calls ------------------------------------------------------------------------
     def calls(self, program_id: str) -> list[LLMCall]:
-        """The LLM exchanges that made a program, in the order they happened."""
+        """The LLM exchanges that made a candidate, in the order they happened."""
         with self.session() as s:
             stmt = (
                 select(LLMCallRow)
                 .where(LLMCallRow.program_id == program_id)
                 .order_by(LLMCallRow.call_index, LLMCallRow.id)
             )
-            return [_call(r) for r in s.scalars(stmt)]
+            return [rows.call(r) for r in s.scalars(stmt)]
 
     def calls_of_run(self, run_id: str) -> Iterator[LLMCall]:
         with self.session() as s:
@@ -308,26 +238,12 @@ class Reader:
                 .execution_options(yield_per=500)
             )
             for row in s.scalars(stmt):
-                yield _call(row)
+                yield rows.call(row)
 
     def version(self) -> tuple[Any, ...]:
-        """A token that changes whenever a run or a program is added or a run's status
+        """A token that changes whenever a run or a candidate is added or a run's status
         changes (what the UI polls to refresh live)."""
         with self.session() as s:
             programs = s.scalar(select(func.count()).select_from(ProgramRow))
             runs = s.execute(select(func.count(), func.max(RunRow.updated_at))).one()
         return (programs, runs[0], runs[1])
-
-
-def _prefix(column: Any, prefix: str) -> Any:
-    prefix = prefix.strip()
-    if all(c in hexdigits for c in prefix):  # ids are lowercase hex
-        prefix = prefix.lower()
-    return and_(
-        column >= prefix, column < prefix + _TOP, column.startswith(prefix, autoescape=True)
-    )
-
-
-def _some(ids: Any) -> str:
-    found = [str(i)[:12] for i in ids]
-    return ", ".join(found[:2]) + (", ..." if len(found) > 2 else "")

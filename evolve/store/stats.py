@@ -16,9 +16,10 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from evolve.core.status import CandidateStatus
-from evolve.store.models import LLMCallRow, ProgramRow, RunRow
-from evolve.store.reader import Reader, maximizes
-from evolve.store.store import RunInfo
+from evolve.store.models import LLMCallRow, ProgramRow
+from evolve.store.ranking import beats, best_of
+from evolve.store.reader import Reader
+from evolve.store.rows import RunInfo
 
 OK = CandidateStatus.OK.value
 
@@ -26,7 +27,7 @@ OK = CandidateStatus.OK.value
 def _improvements(reader: Reader, info: RunInfo, group: Any) -> dict[Any, int]:
     """Children that beat their parent, counted per ``group`` column."""
     parent = aliased(ProgramRow)
-    better = ProgramRow.score > parent.score if maximizes(info) else ProgramRow.score < parent.score
+    better = beats(info.objective, ProgramRow.score, parent.score)
     stmt = (
         select(group, func.count())
         .join(parent, parent.id == ProgramRow.parent_id)
@@ -44,15 +45,14 @@ def _candidates(reader: Reader, info: RunInfo, group: Any) -> list[dict[str, Any
     covering index of (run, status, ...) rather than the rows."""
     score = ProgramRow.score
     child = ProgramRow.iteration > 0
-    best = func.max(score) if maximizes(info) else func.min(score)
     stmt = (
         select(
             group.label("key"),
             func.sum(case((child, 1), else_=0)).label("candidates"),
             func.sum(case((and_(child, ProgramRow.status == OK), 1), else_=0)).label("valid"),
-            best.label("best_score"),
-            func.sum(ProgramRow.cost).label("cost_usd"),
-            func.avg(case((child, ProgramRow.llm_seconds), else_=None)).label("mean_llm_s"),
+            best_of(info.objective, score).label("best_score"),
+            func.sum(ProgramRow.cost).label("cost"),
+            func.avg(case((child, ProgramRow.llm_seconds), else_=None)).label("mean_llm_seconds"),
         )
         .where(ProgramRow.run_id == info.id)
         .group_by(group)
@@ -96,8 +96,8 @@ def model_stats(reader: Reader, info: RunInfo) -> list[dict[str, Any]]:
                 "best_score": r.get("best_score"),
                 "calls": int(n or 0),
                 "failed_calls": int(failed or 0),
-                "cost_usd": float(cost or 0.0),
-                "mean_latency_s": float(latency) if latency is not None else None,
+                "cost": float(cost or 0.0),
+                "mean_latency": float(latency) if latency is not None else None,
             }
         )
     return out
@@ -118,8 +118,8 @@ def island_stats(reader: Reader, info: RunInfo) -> list[dict[str, Any]]:
                 "valid_rate": valid / candidates if candidates else None,
                 "improvements": improved.get(r["key"], 0),
                 "best_score": r["best_score"],
-                "cost_usd": float(r["cost_usd"] or 0.0),
-                "mean_llm_s": float(r["mean_llm_s"] or 0.0),
+                "cost": float(r["cost"] or 0.0),
+                "mean_llm_seconds": float(r["mean_llm_seconds"] or 0.0),
                 "cells": covered.get(r["key"], {}).get("cells", 0),
                 "coverage": covered.get(r["key"], {}).get("coverage"),
             }
@@ -139,9 +139,8 @@ def cells(reader: Reader, info: RunInfo) -> list[dict[str, Any]]:
     """Every occupied MAP-Elites cell of every island: its best score and how many valid
     candidates landed there (one grouped query)."""
     score = ProgramRow.score
-    best = func.max(score) if maximizes(info) else func.min(score)
     stmt = (
-        select(ProgramRow.island, ProgramRow.cell, best, func.count())
+        select(ProgramRow.island, ProgramRow.cell, best_of(info.objective, score), func.count())
         .where(ProgramRow.run_id == info.id, ProgramRow.status == OK)
         .where(ProgramRow.cell.is_not(None), score.is_not(None))
         .group_by(ProgramRow.island, ProgramRow.cell)
@@ -181,7 +180,7 @@ def coverage(
 def best_over_time(reader: Reader, info: RunInfo) -> dict[str, Any]:
     """The steps at which the best score improved, over the whole run and per island:
     ``[iteration, score, program id]`` triples (one scan of indexed columns)."""
-    maximize = maximizes(info)
+    objective = info.objective
     stmt = (
         select(ProgramRow.iteration, ProgramRow.island, ProgramRow.score)
         .where(ProgramRow.run_id == info.id, ProgramRow.status == OK)
@@ -194,11 +193,11 @@ def best_over_time(reader: Reader, info: RunInfo) -> dict[str, Any]:
     island_best: dict[int, float] = {}
     with reader.connect() as s:
         for iteration, island, score in s.execute(stmt):
-            if best is None or (score > best if maximize else score < best):
+            if best is None or objective.better(score, best):
                 best = score
                 overall.append([iteration, score])
             mine = island_best.get(island)
-            if mine is None or (score > mine if maximize else score < mine):
+            if mine is None or objective.better(score, mine):
                 island_best[island] = score
                 islands.setdefault(island, []).append([iteration, score])
         steps = {i for i, _ in overall} | {i for v in islands.values() for i, _ in v}
@@ -217,10 +216,9 @@ def best_over_time(reader: Reader, info: RunInfo) -> dict[str, Any]:
     }
 
 
-def bandit(reader: Reader, info: RunInfo) -> list[dict[str, Any]]:
+def bandit(info: RunInfo) -> list[dict[str, Any]]:
     """The model selector's arms as stored after the last candidate, named by model."""
-    with reader.connect() as s:
-        state = s.scalar(select(RunRow.selection).where(RunRow.id == info.id))
+    state = info.selection
     if not state:
         return []
     names = [m.get("name", "") for m in (info.config or {}).get("llm", {}).get("models") or []]
@@ -235,7 +233,17 @@ def bandit(reader: Reader, info: RunInfo) -> list[dict[str, Any]]:
                 "reward": float(arm.get("reward") or 0.0),
                 "mean_reward": float(arm.get("reward") or 0.0) / pulls if pulls else None,
                 "calls": int(arm.get("calls") or 0),
-                "cost_usd": float(arm.get("cost") or 0.0),
+                "cost": float(arm.get("cost") or 0.0),
             }
         )
     return out
+
+
+def run_stats(reader: Reader, info: RunInfo) -> dict[str, Any]:
+    """Everything above for one run (``evolve stats``, ``LineageDB.stats``)."""
+    return {
+        "models": model_stats(reader, info),
+        "islands": island_stats(reader, info),
+        "coverage": coverage(reader, info),
+        "bandit": bandit(info),
+    }

@@ -1,95 +1,62 @@
-"""The Store: every run, candidate and LLM call, committed as soon as it exists.
+"""The Store: the engine's writer. Every run, candidate and LLM call is committed as soon
+as it exists, so a crash loses only what was in flight.
 
-In-memory archives are caches rebuilt from here, so resuming is exact and a crash loses
-only what was in flight. Any SQLAlchemy URL works; a plain path means SQLite, which is put
-in WAL mode so readers (``evolve runs``, the UI) never block the writer.
+It also holds the few reads the engine needs to resume a run (its candidates and calls,
+what it has spent, the run's record, an evaluated candidate by code hash); everything
+else reads through the read-only ``evolve.store.reader.Reader``. Any SQLAlchemy URL works;
+a plain path means SQLite, put in WAL mode so readers never block the writer.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, inspect, select, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import sessionmaker
 
 from evolve.core.records import Candidate, LLMCall
-from evolve.core.status import CandidateStatus
+from evolve.core.status import CandidateStatus, RunStatus
 from evolve.errors import UserError
-from evolve.store.indexes import ensure_indexes
-from evolve.store.models import Base, LLMCallRow, ProgramRow, RunRow
+from evolve.store import rows
+from evolve.store.database import resolve_db_url, sqlite_path, writable_engine
+from evolve.store.models import LLMCallRow, ProgramRow, RunRow
+from evolve.store.rows import RunInfo
 
-DEFAULT_DB = "evolve.db"
+__all__ = ["RunInfo", "Store", "resolve_db_url"]
 
+_EVALUATED = [s.value for s in CandidateStatus if s.evaluated]
 
-def resolve_db_url(db: str | None) -> str:
-    """``--db`` value, else ``$EVOLVE_DB``, else ./evolve.db; a path becomes a SQLite URL."""
-    value = db or os.environ.get("EVOLVE_DB") or DEFAULT_DB
-    if "://" in value:
-        try:
-            make_url(value)
-        except ArgumentError as exc:
-            raise UserError(f"--db {value!r} is not a valid database URL ({exc})") from None
-        return value
-    return f"sqlite:///{Path(value).expanduser().resolve()}"
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    id: str
-    problem: str
-    problem_path: str
-    config: dict[str, Any]
-    seed: int
-    status: str
-    message: str
-    created_at: float
-    updated_at: float
-    origin: str = ""
+_ADD_PROGRAM = insert(ProgramRow)
+_ADD_CALL = insert(LLMCallRow)
+_SET_SELECTION = (
+    update(RunRow).where(RunRow.id == bindparam("run")).values(selection=bindparam("selection"))
+)
+_THE_CANDIDATE = update(ProgramRow).where(
+    ProgramRow.id == bindparam("program"), ProgramRow.run_id == bindparam("run")
+)
+_SET_ENGINE_SECONDS = _THE_CANDIDATE.values(engine_seconds=bindparam("engine_seconds"))
+_SET_CELL_AND_ENGINE_SECONDS = _THE_CANDIDATE.values(
+    engine_seconds=bindparam("engine_seconds"), cell=bindparam("cell")
+)
 
 
 class Store:
-    """Runs, programs and LLM calls in a SQL database (SQLite by default)."""
+    """Runs, candidates and LLM calls in a SQL database (SQLite by default), written."""
 
     def __init__(self, url: str, *, must_exist: bool = False) -> None:
         self.url = url
-        parsed = make_url(url)
-        self._sqlite = parsed.get_backend_name() == "sqlite"
-        self._path: Path | None = None
-        if self._sqlite and parsed.database and parsed.database != ":memory:":
-            path = Path(parsed.database)
-            self._path = path.resolve()
-            if must_exist and not path.exists():
-                raise UserError(f"no database at {path} (give --db PATH or set EVOLVE_DB)")
-            if not path.parent.exists():
-                raise UserError(
-                    f"cannot create database {path}: folder {path.parent} does not exist"
-                )
-        try:
-            self.engine: Engine = create_engine(url, future=True)
-        except (ArgumentError, ImportError) as exc:
-            raise UserError(f"cannot open database {url}: {exc}") from None
-        if self._sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        try:
-            Base.metadata.create_all(self.engine)
-            _add_missing_columns(self.engine)
-            ensure_indexes(self.engine)
-        except OperationalError as exc:
-            raise UserError(f"cannot open database {url}: {exc.orig}") from None
+        self._path = sqlite_path(url)
+        self.engine = writable_engine(url, must_exist=must_exist)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def files(self) -> tuple[Path, ...]:
         """The database's files on disk (SQLite: the file and its journal), if any."""
-        if not self._sqlite or not self._path:
+        if self._path is None:
             return ()
         return tuple(Path(f"{self._path}{suffix}") for suffix in ("", "-wal", "-shm", "-journal"))
 
@@ -115,7 +82,7 @@ class Store:
                     problem_path=problem_path,
                     config=config,
                     seed=seed,
-                    status="running",
+                    status=RunStatus.RUNNING.value,
                     message="",
                     origin=origin,
                     created_at=now,
@@ -124,12 +91,13 @@ class Store:
             )
         return run_id
 
-    def set_run_status(self, run_id: str, status: str, message: str = "") -> None:
+    def set_run_status(self, run_id: str, status: RunStatus, message: str = "") -> None:
+        status = RunStatus(status)
         with self._session.begin() as s:
             row = s.get(RunRow, run_id)
             if row is None:
                 raise UserError(f"no run {run_id!r} in {self.url}")
-            row.status, row.message, row.updated_at = status, message, time.time()
+            row.status, row.message, row.updated_at = status.value, message, time.time()
 
     def update_run_config(self, run_id: str, config: dict[str, Any]) -> None:
         with self._session.begin() as s:
@@ -137,98 +105,82 @@ class Store:
             if row is not None:
                 row.config, row.updated_at = config, time.time()
 
+    def set_selection(self, run_id: str, state: dict[str, Any]) -> None:
+        """Keep a copy of the model selector's state (for inspection; it is rebuilt from
+        the candidates on resume)."""
+        with self.engine.begin() as conn:
+            conn.execute(_SET_SELECTION, {"run": run_id, "selection": state})
+
     def run(self, run_id: str) -> RunInfo:
         """A run by id or unique id prefix."""
         with self._session() as s:
-            rows = s.scalars(
-                select(RunRow).where(RunRow.id.startswith(run_id, autoescape=True)).limit(2)
-            ).all()
-        if not rows:
-            raise UserError(f"no run {run_id!r} in {self.url} (see `evolve runs`)")
-        if len(rows) > 1:
-            raise UserError(f"run id prefix {run_id!r} is ambiguous: give more characters")
-        return _run_info(rows[0])
+            return rows.find_run(s, run_id, self.url)
 
-    def runs(self) -> list[RunInfo]:
-        with self._session() as s:
-            rows = s.scalars(select(RunRow).order_by(RunRow.created_at)).all()
-        return [_run_info(r) for r in rows]
-
-    # programs -------------------------------------------------------------
+    # candidates -------------------------------------------------------------
     def add_program(self, p: Candidate, calls: Sequence[LLMCall] = ()) -> None:
         """Commit one candidate, with the LLM calls that made it, now and together: killing
         the process later cannot lose it."""
-        with self._session.begin() as s:
-            s.add(_program_row(p))
-            s.add_all(_call_row(c) for c in calls)
+        with self.engine.begin() as conn:
+            conn.execute(_ADD_PROGRAM, rows.program_values(p))
+            if calls:
+                conn.execute(_ADD_CALL, [rows.call_values(c) for c in calls])
 
-    def set_cell(self, program_id: str, cell: tuple[int, ...]) -> None:
-        """Record a candidate's MAP-Elites cell (known once it takes its turn in the archive)."""
-        with self._session.begin() as s:
-            row = s.get(ProgramRow, program_id)
-            if row is not None:
-                row.cell = list(cell)
+    def mark_applied(
+        self,
+        run_id: str,
+        program_id: str,
+        cell: tuple[int, ...] | None,
+        engine_seconds: float,
+        selection: dict[str, Any] | None,
+    ) -> None:
+        """Record what applying a candidate to the search decided, in one transaction: its
+        MAP-Elites cell as of its turn (when not None), the engine's time for it, and the
+        model selector's state after it (when not None)."""
+        # Prepared UPDATE statements on a plain connection (no ORM session, no row loaded,
+        # nothing to compile): this runs once per candidate, inside the engine's own time.
+        keys = {"run": run_id, "program": program_id, "engine_seconds": engine_seconds}
+        with self.engine.begin() as conn:
+            if selection is not None:
+                conn.execute(_SET_SELECTION, {"run": run_id, "selection": selection})
+            if cell is None:
+                done = conn.execute(_SET_ENGINE_SECONDS, keys)
+            else:
+                done = conn.execute(_SET_CELL_AND_ENGINE_SECONDS, {**keys, "cell": list(cell)})
+            if done.rowcount != 1:  # rolls the selection back too
+                raise LookupError(f"no candidate {program_id} in run {run_id}")
 
     def programs(self, run_id: str) -> list[Candidate]:
         """All candidates of a run, in iteration order."""
-        return list(self.iter_programs(run_id))
-
-    def iter_programs(self, run_id: str) -> Iterator[Candidate]:
         with self._session() as s:
             stmt = (
                 select(ProgramRow).where(ProgramRow.run_id == run_id).order_by(ProgramRow.iteration)
             )
-            for row in s.scalars(stmt):
-                yield _program(row)
-
-    def program(self, program_id: str) -> Candidate:
-        """A program by id or unique id prefix."""
-        with self._session() as s:
-            stmt = (
-                select(ProgramRow)
-                .where(ProgramRow.id.startswith(program_id, autoescape=True))
-                .limit(2)
-            )
-            rows = s.scalars(stmt).all()
-        if not rows:
-            raise UserError(f"no program {program_id!r} in {self.url}")
-        if len(rows) > 1:
-            raise UserError(f"program id prefix {program_id!r} is ambiguous: give more characters")
-        return _program(rows[0])
+            return [rows.candidate(r) for r in s.scalars(stmt)]
 
     def find_evaluated(self, run_id: str, code_hash: str) -> Candidate | None:
-        """The evaluated program of this run with this code, if any."""
+        """The evaluated candidate of this run with this code, if any (the earliest)."""
         with self._session() as s:
             stmt = (
                 select(ProgramRow)
                 .where(ProgramRow.run_id == run_id, ProgramRow.code_hash == code_hash)
-                .where(ProgramRow.status.in_([s.value for s in CandidateStatus if s.evaluated]))
+                .where(ProgramRow.status.in_(_EVALUATED))
                 .order_by(ProgramRow.iteration)
                 .limit(1)
             )
             row = s.scalars(stmt).first()
-        return _program(row) if row is not None else None
-
-    def best(self, run_id: str, maximize: bool, top: int = 1) -> list[Candidate]:
-        order = ProgramRow.score.desc() if maximize else ProgramRow.score.asc()
-        with self._session() as s:
-            stmt = (
-                select(ProgramRow)
-                .where(ProgramRow.run_id == run_id, ProgramRow.status == CandidateStatus.OK.value)
-                .where(ProgramRow.score.is_not(None))
-                .order_by(order, ProgramRow.iteration)
-                .limit(top)
-            )
-            return [_program(r) for r in s.scalars(stmt)]
-
-    def count_programs(self, run_id: str) -> int:
-        with self._session() as s:
-            return s.scalar(select(func.count()).where(ProgramRow.run_id == run_id)) or 0
+        return rows.candidate(row) if row is not None else None
 
     # LLM calls ------------------------------------------------------------
     def add_llm_calls(self, calls: Sequence[LLMCall]) -> None:
-        with self._session.begin() as s:
-            s.add_all(_call_row(c) for c in calls)
+        if calls:
+            with self.engine.begin() as conn:
+                conn.execute(_ADD_CALL, [rows.call_values(c) for c in calls])
+
+    def llm_calls(self, run_id: str) -> list[LLMCall]:
+        """Every call of the run, in the order they were stored."""
+        with self._session() as s:
+            stmt = select(LLMCallRow).where(LLMCallRow.run_id == run_id).order_by(LLMCallRow.id)
+            return [rows.call(r) for r in s.scalars(stmt)]
 
     def spent(self, run_id: str) -> float:
         """USD spent on the run's LLM calls so far."""
@@ -236,24 +188,7 @@ class Store:
             total = s.scalar(select(func.sum(LLMCallRow.cost)).where(LLMCallRow.run_id == run_id))
         return float(total or 0.0)
 
-    def llm_calls(self, run_id: str) -> list[LLMCall]:
-        """Every call of the run, in the order they were stored."""
-        with self._session() as s:
-            stmt = select(LLMCallRow).where(LLMCallRow.run_id == run_id).order_by(LLMCallRow.id)
-            return [_call(r) for r in s.scalars(stmt)]
-
     # whole runs -----------------------------------------------------------
-    def set_selection(self, run_id: str, state: dict[str, Any]) -> None:
-        with self._session.begin() as s:
-            row = s.get(RunRow, run_id)
-            if row is not None:
-                row.selection = state
-
-    def selection(self, run_id: str) -> dict[str, Any] | None:
-        with self._session() as s:
-            row = s.get(RunRow, run_id)
-            return row.selection if row is not None else None
-
     def fork_run(self, source: str, upto: int, config: dict[str, Any]) -> str:
         """A new run holding copies of ``source``'s candidates (and their calls) before
         iteration ``upto``; resuming it continues from there."""
@@ -266,106 +201,30 @@ class Store:
         )
         ids = {p.id: uuid.uuid4().hex for p in programs}
         by_program: dict[str, list[LLMCall]] = {}
-        for call in self.llm_calls(info.id):
-            if call.program_id in ids and call.iteration < upto:
-                by_program.setdefault(call.program_id, []).append(call)
-        with self._session.begin() as s:
-            for p in programs:
-                copy = replace(
-                    p,
-                    id=ids[p.id],
-                    run_id=new_id,
-                    parent_id=ids.get(p.parent_id or "", p.parent_id),
-                    inspiration_ids=tuple(ids.get(i, i) for i in p.inspiration_ids),
-                    duplicate_of=ids.get(p.duplicate_of or "", p.duplicate_of),
-                )
-                s.add(_program_row(copy))
-                s.add_all(
-                    _call_row(replace(c, run_id=new_id, program_id=ids[p.id]))
-                    for c in by_program.get(p.id, [])
-                )
-        self.set_run_status(new_id, "interrupted", f"forked from run {info.id} at iteration {upto}")
+        for c in self.llm_calls(info.id):
+            if c.program_id in ids and c.iteration < upto:
+                by_program.setdefault(c.program_id, []).append(c)
+        copies = [
+            replace(
+                p,
+                id=ids[p.id],
+                run_id=new_id,
+                parent_id=ids.get(p.parent_id or "", p.parent_id),
+                inspiration_ids=tuple(ids.get(i, i) for i in p.inspiration_ids),
+                duplicate_of=ids.get(p.duplicate_of or "", p.duplicate_of),
+            )
+            for p in programs
+        ]
+        calls = [
+            replace(c, run_id=new_id, program_id=ids[p.id])
+            for p in programs
+            for c in by_program.get(p.id, [])
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(_ADD_PROGRAM, [rows.program_values(p) for p in copies])
+            if calls:
+                conn.execute(_ADD_CALL, [rows.call_values(c) for c in calls])
+        self.set_run_status(
+            new_id, RunStatus.INTERRUPTED, f"forked from run {info.id} at iteration {upto}"
+        )
         return new_id
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Bring a database made by an older version up to date: add the columns it lacks
-    (every later column has a default). Nothing is dropped or rewritten."""
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            if not inspector.has_table(table.name):
-                continue
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                default = column.default.arg if column.default is not None else None
-                if callable(default):
-                    default = None
-                clause = "" if default is None else f" DEFAULT {_sql_literal(default)}"
-                conn.execute(
-                    text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}')
-                )
-
-
-def _sql_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _program_row(p: Candidate) -> ProgramRow:
-    values = p.to_dict()
-    values["created_at"] = p.created_at or time.time()
-    return ProgramRow(**values)
-
-
-def _call_row(call: LLMCall) -> LLMCallRow:
-    values = call.to_dict()
-    values["created_at"] = call.created_at or time.time()
-    return LLMCallRow(**values)
-
-
-def _columns(row: Any) -> dict[str, Any]:
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
-
-
-def _call(r: LLMCallRow) -> LLMCall:
-    return LLMCall.from_dict(_columns(r))
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
-    """JSON has no NaN or infinity: store them as null."""
-    return {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
-
-
-def _run_info(r: RunRow) -> RunInfo:
-    return RunInfo(
-        id=r.id,
-        problem=r.problem,
-        problem_path=r.problem_path,
-        config=r.config,
-        seed=r.seed,
-        status=r.status,
-        message=r.message,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-        origin=r.origin or "",
-    )
-
-
-def _program(r: ProgramRow) -> Candidate:
-    return Candidate.from_dict(_columns(r))

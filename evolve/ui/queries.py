@@ -8,18 +8,16 @@ ancestry of its best and latest programs rather than every one of its programs.
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import func, select
 
-from evolve.cli.output import jsonable
-from evolve.code.diff import unified_diff
 from evolve.store.models import ProgramRow
-from evolve.store.reader import LINEAGE_COLUMNS, Reader, RunSummary, maximizes, primary_metric
+from evolve.store.reader import Reader
+from evolve.store.rows import SUMMARY_COLUMNS, RunInfo
 from evolve.store.stats import bandit, best_over_time, cells, coverage, features, model_stats
-from evolve.store.store import RunInfo
+from evolve.store.views import jsonable, program_view, run_json
 
 WHOLE_TREE = 1500
 """Runs with at most this many programs show their whole lineage tree."""
@@ -27,41 +25,20 @@ TREE_ROOTS = 40
 """Bigger runs show the ancestry of this many best programs, and as many latest ones."""
 
 
-def run_dict(r: RunSummary) -> dict[str, Any]:
-    info = r.info
-    return {
-        "id": info.id,
-        "problem": info.problem,
-        "status": info.status,
-        "message": info.message,
-        "origin": info.origin,
-        "seed": info.seed,
-        "best_score": r.best_score,
-        "candidates": r.candidates,
-        "valid": r.valid,
-        "spent_usd": r.spent_usd,
-        "started": info.created_at,
-        "duration_s": info.updated_at - info.created_at,
-        "maximize": maximizes(info),
-        "metric": primary_metric(info),
-        "iterations": (info.config or {}).get("search", {}).get("iterations"),
-    }
-
-
 def runs_payload(reader: Reader) -> list[dict[str, Any]]:
-    return jsonable([run_dict(r) for r in reader.runs()])
+    return [run_json(r) for r in reader.runs()]
 
 
 def view_payload(reader: Reader, run_prefix: str) -> dict[str, Any]:
     """Everything the first view of a run needs, in one answer."""
     info = reader.run(run_prefix)
     parts = {
-        "run": lambda: run_dict(reader.summary(info)),
+        "run": lambda: run_json(reader.summary(info)),
         "progress": lambda: best_over_time(reader, info),
         "tree": lambda: tree_payload(reader, info),
         "grids": lambda: grids_payload(reader, info),
         "models": lambda: model_stats(reader, info),
-        "bandit": lambda: bandit(reader, info),
+        "bandit": lambda: bandit(info),
         "recent": lambda: recent(reader, info),
     }
     # Independent queries, each on its own connection: SQLite runs them in parallel.
@@ -70,32 +47,30 @@ def view_payload(reader: Reader, run_prefix: str) -> dict[str, Any]:
         return jsonable({name: f.result() for name, f in futures.items()})
 
 
+def _summaries(reader: Reader, where: Any, order: Any = None, limit: int | None = None) -> Any:
+    """The small columns of the candidates ``where`` picks, under the record's names."""
+    stmt = select(*SUMMARY_COLUMNS).where(where).order_by(order).limit(limit)
+    with reader.connect() as c:
+        return [dict(r._mapping) for r in c.execute(stmt)]
+
+
 def recent(reader: Reader, info: RunInfo, n: int = 12) -> list[dict[str, Any]]:
     """The run's latest candidates, newest first."""
-    stmt = (
-        select(*LINEAGE_COLUMNS)
-        .where(ProgramRow.run_id == info.id)
-        .order_by(ProgramRow.iteration.desc())
-        .limit(n)
-    )
-    with reader.session() as s:
-        return [dict(r._mapping) for r in s.execute(stmt)]
+    return _summaries(reader, ProgramRow.run_id == info.id, ProgramRow.iteration.desc(), n)
 
 
 def _tree_rows(reader: Reader, info: RunInfo) -> tuple[list[dict[str, Any]], int]:
-    with reader.session() as s:
-        total = s.scalar(select(func.count()).where(ProgramRow.run_id == info.id)) or 0
-        if total <= WHOLE_TREE:
-            stmt = select(*LINEAGE_COLUMNS).where(ProgramRow.run_id == info.id)
-            return [dict(r._mapping) for r in s.execute(stmt)], total
-        best = [p.id for p in reader.best(info.id, TREE_ROOTS)]
-        latest = [r["id"] for r in recent(reader, info, TREE_ROOTS)]
-        # Their ancestors, in one recursive query along the parent ids.
-        step = select(ProgramRow.id, ProgramRow.parent_id)
-        ancestry = step.where(ProgramRow.id.in_(set(best + latest))).cte("ancestry", recursive=True)
-        ancestry = ancestry.union(step.join(ancestry, ProgramRow.id == ancestry.c.parent_id))
-        stmt = select(*LINEAGE_COLUMNS).where(ProgramRow.id.in_(select(ancestry.c.id)))
-        return [dict(r._mapping) for r in s.execute(stmt)], total
+    with reader.connect() as c:
+        total = c.scalar(select(func.count()).where(ProgramRow.run_id == info.id)) or 0
+    if total <= WHOLE_TREE:
+        return _summaries(reader, ProgramRow.run_id == info.id), total
+    best = [p.id for p in reader.best(info, TREE_ROOTS)]
+    latest = [r["id"] for r in recent(reader, info, TREE_ROOTS)]
+    # Their ancestors, in one recursive query along the parent ids.
+    step = select(ProgramRow.id, ProgramRow.parent_id)
+    ancestry = step.where(ProgramRow.id.in_(set(best + latest))).cte("ancestry", recursive=True)
+    ancestry = ancestry.union(step.join(ancestry, ProgramRow.id == ancestry.c.parent_id))
+    return _summaries(reader, ProgramRow.id.in_(select(ancestry.c.id))), total
 
 
 def tree_payload(reader: Reader, info: RunInfo) -> dict[str, Any]:
@@ -126,7 +101,7 @@ def tree_payload(reader: Reader, info: RunInfo) -> dict[str, Any]:
             depth[node] = d
             stack.append((node, d, True))
             stack.extend((k, d + 1, False) for k in reversed(kids))
-    best = reader.best(info.id, 1)
+    best = reader.best(info, 1)
     path = []
     node_id = best[0].id if best else None
     while node_id in by_id:
@@ -152,7 +127,7 @@ def grids_payload(reader: Reader, info: RunInfo) -> dict[str, Any]:
         return {"features": [], "islands": [], "coverage": coverage(reader, info)}
     cols = dims[0]["bins"]
     nrows = dims[1]["bins"] if len(dims) > 1 else 1
-    maximize = maximizes(info)
+    objective = info.objective
     grids: dict[int, list[list[float | None]]] = {}
     counts: dict[int, list[list[int]]] = {}
     occupied = cells(reader, info)
@@ -164,10 +139,8 @@ def grids_payload(reader: Reader, info: RunInfo) -> dict[str, Any]:
         row = min(max(int(index[1]), 0), nrows - 1) if len(index) > 1 and nrows > 1 else 0
         z = grids.setdefault(c["island"], [[None] * cols for _ in range(nrows)])
         n = counts.setdefault(c["island"], [[0] * cols for _ in range(nrows)])
-        old, new = z[row][col], c["best_score"]
-        finite = new is not None and math.isfinite(new)
-        if finite and (old is None or (new > old if maximize else new < old)):
-            z[row][col] = new
+        if objective.better(c["best_score"], z[row][col]):
+            z[row][col] = c["best_score"]
         n[row][col] += c["count"]
     return {
         "features": dims[:2],
@@ -177,57 +150,7 @@ def grids_payload(reader: Reader, info: RunInfo) -> dict[str, Any]:
 
 
 def program_payload(reader: Reader, prefix: str) -> dict[str, Any]:
-    """One program: code, its diff against the parent, outcome, metrics, artifacts and the
-    LLM exchanges that made it."""
+    """One program: its record (code, diff against the parent, outcome, metrics,
+    artifacts), its parent's score and the LLM exchanges that made it."""
     p = reader.program(prefix)
-    parent = reader.parent(p)
-    diff = unified_diff(parent.code, p.code) if parent is not None else ""
-    return jsonable(
-        {
-            "id": p.id,
-            "run_id": p.run_id,
-            "iteration": p.iteration,
-            "island": p.island,
-            "generation": p.generation,
-            "status": p.status.value,
-            "reason": p.reason,
-            "stage": p.stage,
-            "score": p.score,
-            "metrics": p.metrics,
-            "artifacts": p.artifacts,
-            "cell": list(p.cell) if p.cell else None,
-            "parent_id": p.parent_id,
-            "parent_score": parent.score if parent is not None else None,
-            "inspiration_ids": list(p.inspiration_ids),
-            "model": p.model,
-            "selected_model": p.selected_model,
-            "mutation": p.mutation,
-            "tokens_in": p.tokens_in,
-            "tokens_out": p.tokens_out,
-            "cost_usd": p.cost,
-            "timings": {
-                "llm": p.llm_seconds,
-                "evaluation": p.eval_seconds,
-                "engine": p.engine_seconds,
-                "waiting": p.wait_seconds,
-            },
-            "code": p.code,
-            "diff": diff,
-            "calls": [
-                {
-                    "index": c.call_index,
-                    "model": c.model,
-                    "prompt": c.prompt,
-                    "response": c.response,
-                    "fault": c.fault,
-                    "error": c.error,
-                    "outcome": c.outcome,
-                    "latency_s": c.latency,
-                    "tokens_in": c.tokens_in,
-                    "tokens_out": c.tokens_out,
-                    "cost_usd": c.cost,
-                }
-                for c in reader.calls(p.id)
-            ],
-        }
-    )
+    return program_view(p, reader.parent(p), reader.calls(p.id))

@@ -1,6 +1,6 @@
 """Evaluator for the circle_packing problem: 26 circles in the unit square.
 
-The candidate's ``run_packing()`` runs in a process of its own (``evolve.candidate.call``:
+The candidate's ``run_packing()`` runs in a process of its own (``evolve.sdk.call``:
 nothing the candidate does there, such as patching numpy, reaches this process) and must
 return ``(centers, radii, reported_sum)``; arrays come back as plain numpy arrays, never
 subclasses or object arrays. Centers and radii are copied into plain float64 arrays
@@ -13,7 +13,7 @@ those float64 values:
 
 The reported sum is ignored; the sum of radii is recomputed. The first violation found is
 raised as ``ValueError`` with a one-line description; a candidate that raises, hangs,
-crashes or returns something that is not data raises ``evolve.candidate.CandidateError``.
+crashes or returns something that is not data raises ``evolve.sdk.CallError``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from evolve.candidate import call
+from evolve.sdk import call
 
 N_CIRCLES: int = 26
 BEST_KNOWN: float = 2.6359830849

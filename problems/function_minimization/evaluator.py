@@ -1,14 +1,14 @@
 """Evaluator for the function_minimization problem (Levi N.13 on [-10, 10]^2).
 
 For each of a few fixed seeds ``run_search(seed)`` is called in a fresh process of its own
-(``evolve.candidate.call``: nothing the candidate does there, such as patching numpy or
+(``evolve.sdk.call``: nothing the candidate does there, such as patching numpy or
 ``math``, reaches this process, and what it returns comes back as plain data). It must
 return ``(x, y, value)``: three finite real numbers with the point inside the bounds (no
 tolerance). The value the program reports is not trusted: the objective is
 recomputed at (x, y) with this file's own implementation, and the score is that.
 
 Any violation raises ``ValueError`` with a one-line reason; a candidate that raises, hangs,
-crashes or returns something that is not data raises ``evolve.candidate.CandidateError``.
+crashes or returns something that is not data raises ``evolve.sdk.CallError``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from evolve import EvaluationResult
-from evolve.candidate import CandidateError, call
+from evolve.sdk import CallError, call
 
 SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 LOW: float = -10.0
@@ -63,8 +63,8 @@ def _run_one(program_path: str, seed: int) -> tuple[float, float, float]:
     (x, y, reported value)."""
     try:
         out = call(program_path, "run_search", seed)
-    except CandidateError as exc:
-        raise CandidateError(exc.kind, f"seed {seed}: {exc}", traceback=exc.traceback) from None
+    except CallError as exc:
+        raise CallError(exc.kind, f"seed {seed}: {exc}", traceback=exc.traceback) from None
     if not isinstance(out, tuple | list) or len(out) != 3:
         raise ValueError(
             f"seed {seed}: run_search must return (x, y, value), got {type(out).__name__}"

@@ -101,7 +101,7 @@ function renderSummary(view) {
     ` (${r.maximize ? "maximize" : "minimize"}) · ${r.candidates}` +
       (r.iterations ? ` / ${r.iterations}` : "") + " candidates · valid " +
       pct(r.candidates ? r.valid / r.candidates : null) +
-      ` · spent ${usd(r.spent_usd)} · started ${when(r.started)} · ${secs(r.duration_s)}`
+      ` · spent ${usd(r.spent_usd)} · started ${when(r.created_at)} · ${secs(r.duration_s)}`
   );
 }
 
@@ -206,7 +206,7 @@ function renderModels(view) {
   table("models", ["model", "proposals", "valid", "improved", "best", "calls", "failed", "cost", "latency"],
     view.models.map((m) => el("tr", {},
       ...[m.model, m.proposals, pct(m.valid_rate), m.improvements, fmt(m.best_score), m.calls,
-        m.failed_calls, usd(m.cost_usd), m.mean_latency_s === null ? "-" : m.mean_latency_s.toFixed(2) + "s"]
+        m.failed_calls, usd(m.cost), m.mean_latency === null ? "-" : m.mean_latency.toFixed(2) + "s"]
         .map((v) => el("td", { text: v })))));
   table("bandit", ["bandit arm", "mode", "pulls", "mean reward", "calls"],
     view.bandit.map((a) => el("tr", {},
@@ -250,7 +250,7 @@ async function showProgram(id) {
     ? el("a", { href: "#", onclick: (e) => { e.preventDefault(); showProgram(p.parent_id); } }, short(p.parent_id))
     : "none (initial program)";
   const calls = p.calls.map((c) => el("details", {},
-    el("summary", {}, `call ${c.index}: ${c.model}` + (c.fault ? ` (${c.fault})` : "") +
+    el("summary", {}, `call ${c.call_index}: ${c.model}` + (c.fault ? ` (${c.fault})` : "") +
       (c.outcome ? ` — ${c.outcome}` : "")),
     el("h2", { text: "prompt" }), el("pre", { class: "prompt" }, c.prompt),
     el("h2", { text: "response" }), el("pre", { class: "response" }, c.response || c.error)));
@@ -263,8 +263,8 @@ async function showProgram(id) {
       ["cell", p.cell ? p.cell.join(", ") : "-"],
       ["stage reached", p.stage ? String(p.stage) : "-"],
       ["model", (p.model || "-") + (p.mutation ? ` (${p.mutation})` : "")],
-      ["tokens / cost", `${p.tokens_in} in, ${p.tokens_out} out · ${usd(p.cost_usd)}`],
-      ["time", `LLM ${p.timings.llm.toFixed(2)}s · eval ${p.timings.evaluation.toFixed(2)}s`],
+      ["tokens / cost", `${p.tokens_in} in, ${p.tokens_out} out · ${usd(p.cost)}`],
+      ["time", `LLM ${p.llm_seconds.toFixed(2)}s · eval ${p.eval_seconds.toFixed(2)}s`],
       ...Object.entries(p.metrics).map(([k, v]) => ["metric " + k, fmt(v)]),
     ]),
     el("details", { open: "" }, el("summary", {}, "diff against the parent"), diffBlock(p.diff)),

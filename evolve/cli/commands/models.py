@@ -1,5 +1,9 @@
 """``evolve models``: the models a run would use, their prices, and whether each is usable
-now (key set, package installed; with ``--ping``, a real one-line call)."""
+now (key set, package installed; with ``--ping``, a real one-line call).
+
+The model clients and the problem loader are imported inside the functions: loaded for
+``models`` only, not for every ``evolve`` command.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +11,50 @@ import asyncio
 import importlib.util
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.table import Column, Table
 
+from evolve.cli.options import JsonOption
 from evolve.cli.output import console, print_json
-from evolve.cli.run_cmd import parse_model_flag
-from evolve.config import LLMConfig, ModelConfig
 from evolve.errors import UserError
-from evolve.llm.base import LLMError, LLMRequest
-from evolve.llm.ensemble import PROVIDERS, check_spec, key_variable, make_client, resolve_models
-from evolve.llm.local import _MODELS
-from evolve.llm.pricing import price_of
-from evolve.problem import load_problem
 
-PING = LLMRequest(prompt="Reply with the word OK.", max_tokens=16, temperature=0.0, seed=0)
+if TYPE_CHECKING:
+    from evolve.config import ModelConfig
 
 
-def models_command(
-    problem: str | None, models: list[str], ping: bool, timeout: float, as_json: bool
+def command(
+    problem: Annotated[
+        str | None,
+        typer.Argument(help="problem.toml, its folder, or a bundled name (its [llm] models)."),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Model spec, repeatable (instead of the problem's)."),
+    ] = None,
+    ping: Annotated[
+        bool, typer.Option("--ping", help="Make one short real call to each usable model.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for --ping.")
+    ] = 30.0,
+    as_json: JsonOption = False,
 ) -> None:
+    """List the configured models, their prices, and whether each is usable now."""
+    from evolve.cli.run_cmd import parse_model_flag
+    from evolve.config import LLMConfig, ModelConfig
+    from evolve.llm.ensemble import resolve_models
+    from evolve.problem import load_problem
+
+    models = model or []
     if problem is not None:
         overrides = {"llm.models": [parse_model_flag(m) for m in models]} if models else None
         config = load_problem(problem, overrides).config.llm
     else:
         config = LLMConfig(models=[ModelConfig(**parse_model_flag(m)) for m in models])
     specs, _ = resolve_models(config)
-    rows = [_describe(model, ping, timeout) for model in specs]
+    rows = [_describe(spec, ping, timeout) for spec in specs]
     if as_json:
         print_json(rows)
         return
@@ -47,6 +68,9 @@ def models_command(
 
 
 def _describe(model: ModelConfig, ping: bool, timeout: float) -> dict[str, Any]:
+    from evolve.llm.ensemble import key_variable
+    from evolve.llm.pricing import price_of
+
     price = price_of(model)
     row: dict[str, Any] = {
         "model": model.name,
@@ -66,6 +90,9 @@ def _describe(model: ModelConfig, ping: bool, timeout: float) -> dict[str, Any]:
 
 
 def _usable(model: ModelConfig) -> tuple[bool, str]:
+    from evolve.llm.ensemble import PROVIDERS, check_spec, key_variable
+    from evolve.llm.local import _MODELS
+
     provider, _, name = model.name.partition("/")
     try:
         check_spec(model.name, model.base_url, model.api_key_env)
@@ -89,10 +116,14 @@ def _usable(model: ModelConfig) -> tuple[bool, str]:
 
 
 def _ping(model: ModelConfig, timeout: float) -> tuple[bool, str]:
+    from evolve.llm.base import LLMError, LLMRequest
+    from evolve.llm.ensemble import make_client
+
+    request = LLMRequest(prompt="Reply with the word OK.", max_tokens=16, temperature=0.0, seed=0)
     client = make_client(model, timeout)
     started = time.monotonic()
     try:
-        response = asyncio.run(asyncio.wait_for(client.complete(PING), timeout))
+        response = asyncio.run(asyncio.wait_for(client.complete(request), timeout))
     except LLMError as exc:
         return False, f"call failed: {exc}"
     except TimeoutError:

@@ -1,4 +1,4 @@
-"""The Controller's logic: ordering and determinism, duplicates, islands, target, resume.
+"""The Runner's logic: ordering and determinism, duplicates, islands, target, resume.
 
 The model here is a scripted client whose answer depends only on the request (as a real
 model's does on prompt and seed), with random delays, so that the engine's own logic is
@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 from evolve.config import MutationStyle
-from evolve.controller import Controller
+from evolve.search.runner import Runner
 from evolve.core.status import CandidateStatus
 from evolve.errors import UserError
 from evolve.evaluation.executor import Evaluation, ProcessExecutor
 from evolve.llm.base import LLMRequest, LLMResponse, ModelKind
 from evolve.llm.ensemble import Ensemble, Member
 from evolve.problem import Problem, load_problem
+from evolve.store.reader import Reader
 from evolve.store.store import Store, resolve_db_url
 
 BODY = """    low, high = bounds
@@ -103,9 +104,9 @@ def _run(problem, store, executor, ensemble, run_id=None, events=None):
     if run_id is None:
         run_id = store.create_run(problem.name, str(problem.file), {}, problem.config.search.seed)
     listener = events.append if events is not None else None
-    controller = Controller(problem, store, executor, ensemble, run_id, listener=listener)
-    finished = asyncio.run(controller.run())
-    return run_id, finished, controller
+    runner = Runner(problem, store, executor, ensemble, run_id, listener=listener)
+    finished = asyncio.run(runner.run())
+    return run_id, finished, runner
 
 
 def _trace(store: Store, run_id: str) -> list[tuple]:
@@ -197,7 +198,7 @@ def test_children_join_their_parents_island(tmp_path: Path) -> None:
     problem, store, executor, _, ensemble = _setup(
         tmp_path, **{"search.iterations": 10, "search.islands": 3, "search.migration_rate": 0.0}
     )
-    run_id, _, controller = _run(problem, store, executor, ensemble)
+    run_id, _, runner = _run(problem, store, executor, ensemble)
     programs = {p.id: p for p in store.programs(run_id)}
     for p in programs.values():
         if p.iteration == 0:
@@ -207,7 +208,7 @@ def test_children_join_their_parents_island(tmp_path: Path) -> None:
         if parent.iteration > 0:
             assert parent.island == p.island
     for island in range(3):
-        members = controller.archive.members[island].values()
+        members = runner.search.archive.members[island].values()
         assert all(m.iteration == 0 or m.island == island for m in members)
 
 
@@ -221,8 +222,8 @@ def test_migration_moves_elites_between_islands(tmp_path: Path) -> None:
             "search.migration_rate": 1.0,
         },
     )
-    _, _, controller = _run(problem, store, executor, ensemble)
-    archive = controller.archive
+    _, _, runner = _run(problem, store, executor, ensemble)
+    archive = runner.search.archive
     assert archive.migrations == 4
     foreign = [
         p
@@ -244,7 +245,7 @@ def test_target_score_stops_the_run(tmp_path: Path) -> None:
     assert finished.status == "completed"
     assert "target" in finished.message
     assert client.calls == 0  # the initial program already meets a (minimize) target of 1000
-    assert store.count_programs(run_id) == 1
+    assert len(store.programs(run_id)) == 1
 
 
 def test_resume_continues_and_rebuilds_the_archive(tmp_path: Path) -> None:
@@ -298,7 +299,7 @@ def test_failing_initial_program_is_a_user_error(tmp_path: Path) -> None:
     )
     with pytest.raises(UserError, match="initial program fails"):
         _run(problem, store, executor, ensemble)
-    run = store.runs()[0]
+    run = Reader(store.url).run()  # the only run
     assert run.status == "failed"
     assert store.programs(run.id)[0].status is CandidateStatus.ERROR
 
@@ -310,7 +311,7 @@ def test_a_feature_that_is_no_metric_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="'distanse' is neither a built-in descriptor"):
         _run(problem, store, executor, ensemble)
     assert client.calls == 0
-    assert store.runs()[0].status == "failed"
+    assert Reader(store.url).run().status == "failed"
 
 
 def test_a_repeat_of_a_known_program_is_retried_not_evaluated(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@
 one-line description of the first difference otherwise. Numbers agree exactly, or within
 the tolerances when either is given; NaN agrees with nothing; bools are not numbers; a
 list, a tuple and a 1-d array of the same items agree (JSON has only lists); dicts agree
-key by key. Meant for values that came back through ``evolve.candidate`` (plain data).
+key by key. Meant for values that came back through ``evolve.sdk.runner`` (plain data).
 Standard library only; numpy arrays are read with ``tolist()``.
 """
 

@@ -1,8 +1,9 @@
-"""What an evaluator returns, and what the engine makes of it.
+"""What an evaluator returns.
 
 An evaluator is ``evaluate(program_path) -> dict[str, float] | EvaluationResult``.
 ``EvaluationResult`` adds artifacts: text the engine stores with the candidate and
 shows the model the next time that program is a parent (stderr, feedback, profiles).
+Also importable as ``from evolve import EvaluationResult``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""The data format between an evaluator and its candidate's process, and that process's main.
+"""The data format between an evaluator and the program's process, and that process's main.
 
-``evolve.candidate`` runs a candidate's function in a child process started as
-``python -I -S wire.py RESULT_FD``; arguments go to it and the return value comes back
-as *data*, never as pickles, so nothing the candidate does in its own process can run
-code in the evaluator's:
+``evolve.sdk.runner`` runs a function of the program being scored in a child process
+started as ``python -I -S wire.py RESULT_FD``; arguments go to it and the return value
+comes back as *data*, never as pickles, so nothing the program does in its own process can
+run code in the evaluator's:
 
 * a frame is ``MAGIC``, an 8-byte header length, a JSON header, a 4-byte blob count and
   length-prefixed blobs; every blob is one ``.npy`` array, read back with
@@ -15,7 +15,8 @@ code in the evaluator's:
   dtype in native byte order: never a subclass, an object or a structured array.
 
 Standard library only at import time (numpy is imported when an array is met), so the
-child starts in any image that has Python, and this file can run as a script.
+child starts in any image that has Python; this file runs as a script and imports nothing
+of evolve (the program's process never loads the engine's package).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Processes, as seen from /proc: how one ended, when one started, which are one's children,
-and killing a process group. Standard library only: ``evolve.candidate`` uses it inside
-the sandbox, the engine's backends outside it."""
+and killing a process group. Standard library only: the harness and the function runner
+use it inside the sandbox, the engine's backends outside it."""
 
 from __future__ import annotations
 

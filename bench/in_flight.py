@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from loopback import Exchange, serve
 
-from evolve.search.runner import Runner
 from evolve.evaluation.executor import ProcessExecutor
 from evolve.llm.ensemble import build_ensemble
 from evolve.problem import load_problem
+from evolve.search.runner import Runner
 from evolve.store.store import Store, resolve_db_url
 
 PROGRAM = """# EVOLVE-BLOCK-START
@@ -95,9 +95,7 @@ def main() -> None:
         store = Store(resolve_db_url(str(folder / "bench.db")))
         run_id = store.create_run(problem.name, str(problem.file), {}, 0)
         executor = ProcessExecutor(problem.evaluator, problem.config.sandbox, "score", "python")
-        runner = Runner(
-            problem, store, executor, build_ensemble(problem.config.llm), run_id
-        )
+        runner = Runner(problem, store, executor, build_ensemble(problem.config.llm), run_id)
         started = time.monotonic()
         finished = asyncio.run(runner.run())
         ended = time.monotonic()

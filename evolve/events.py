@@ -1,4 +1,4 @@
-"""Events the Controller emits while a run goes: the progress display (and later the UI)
+"""Events the Runner emits while a run goes: the progress display (and later the UI)
 subscribe to them. Frozen dataclasses; a listener must not block."""
 
 from __future__ import annotations

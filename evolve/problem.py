@@ -64,10 +64,6 @@ class Problem:
         """The direction of the primary metric: every comparison of scores goes through it."""
         return Objective.of(self.config.evaluator.direction)
 
-    @property
-    def maximize(self) -> bool:
-        return self.objective.maximize
-
 
 def find_problem_file(spec: str) -> Path:
     """The problem.toml that ``spec`` (a path, a folder or a bundled name) refers to."""

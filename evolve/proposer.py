@@ -270,7 +270,7 @@ class Proposer:
         """Regions of the inspirations, worst first, skipping copies of the parent's."""
         language = self.problem.language
         scored = [p for p in inspirations if p.ok]
-        scored.sort(key=lambda p: p.score if self.problem.maximize else -p.score)  # type: ignore[operator]
+        scored.sort(key=lambda p: self.problem.objective.key(p.score), reverse=True)
         regions: list[str] = []
         parent_region = split(parent.code, language).regions[index]
         for p in scored:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from evolve.controller import Controller
 from evolve.core.status import RunStatus
 from evolve.errors import UserError
 from evolve.evaluation.executor import SandboxExecutor, build_executor
@@ -26,6 +25,7 @@ from evolve.llm.ensemble import Ensemble, build_ensemble, client_kind, resolve_m
 from evolve.llm.replay import Recording, ReplayClient
 from evolve.llm.retry import Sleep, no_sleep, real_sleep
 from evolve.problem import Problem, load_problem, problem_from_config, set_dotted, validate_config
+from evolve.search.runner import Runner
 from evolve.store.store import Store, resolve_db_url
 
 SETTINGS: dict[str, str] = {
@@ -203,7 +203,7 @@ class Session:
         """Run the search to its end (once). Stopped from outside (Ctrl-C before the
         search's own handling, a cancelled task) the run is recorded as interrupted and the
         exception goes on; every committed candidate stays, and the run can be resumed."""
-        controller = Controller(
+        runner = Runner(
             self.problem,
             self.store,
             self.executor,
@@ -213,7 +213,7 @@ class Session:
             sleep=self.sleep,
         )
         try:
-            return await controller.run()
+            return await runner.run()
         except BaseException as exc:
             self._record_stop(exc)
             raise

@@ -18,7 +18,6 @@ import pytest
 from loopback import Reply, serve
 from scripted import bad_answer, good_answer
 
-from evolve.search.runner import Runner
 from evolve.core.status import CandidateStatus
 from evolve.evaluation.executor import ProcessExecutor
 from evolve.llm.base import Fault, LLMError, LLMRequest
@@ -26,6 +25,7 @@ from evolve.llm.ensemble import build_ensemble
 from evolve.llm.providers import AnthropicChat, OpenAIChat
 from evolve.problem import load_problem
 from evolve.resources import bundled_problems
+from evolve.search.runner import Runner
 from evolve.store.store import Store, resolve_db_url
 
 FAULT_KIND = {

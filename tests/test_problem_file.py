@@ -250,7 +250,7 @@ def test_problem_spec_forms_resolve(form: str) -> None:
     assert problem.name == BUNDLED_NAME
     assert problem.file.resolve() == (BASE / "problem.toml").resolve()
     assert problem.language == "python"
-    assert not problem.maximize
+    assert not problem.objective.maximize
     assert problem.blocks.marked
     assert len(problem.blocks.regions) == 1
     assert "def search(objective, bounds, rng):" in problem.blocks.regions[0]
@@ -279,7 +279,7 @@ def test_overrides_are_applied_and_validated(tmp_path: Path) -> None:
 
 def test_direction_is_case_insensitive(tmp_path: Path) -> None:
     folder = make_problem(tmp_path, "p", toml('direction = "minimize"', 'direction = "MAXIMIZE"'))
-    assert load_problem(str(folder)).maximize
+    assert load_problem(str(folder)).objective.maximize
 
 
 # --- the CLI, as subprocesses ---------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Tests for the bundled problems: their evaluators, run in this process on small programs
-(each candidate runs in a process of its own through ``evolve.candidate``)."""
+(each candidate runs in a process of its own through ``evolve.sdk``)."""
 
 from __future__ import annotations
 

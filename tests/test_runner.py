@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from evolve.config import MutationStyle
-from evolve.search.runner import Runner
 from evolve.core.status import CandidateStatus
 from evolve.errors import UserError
 from evolve.evaluation.executor import Evaluation, ProcessExecutor
 from evolve.llm.base import LLMRequest, LLMResponse, ModelKind
 from evolve.llm.ensemble import Ensemble, Member
 from evolve.problem import Problem, load_problem
+from evolve.search.runner import Runner
 from evolve.store.reader import Reader
 from evolve.store.store import Store, resolve_db_url
 
@@ -251,12 +251,12 @@ def test_target_score_stops_the_run(tmp_path: Path) -> None:
 def test_resume_continues_and_rebuilds_the_archive(tmp_path: Path) -> None:
     problem, store, executor, _, ensemble = _setup(tmp_path, **{"search.iterations": 5})
     run_id, _, first = _run(problem, store, executor, ensemble)
-    best_before = first.archive.best()
+    best_before = first.search.archive.best()
     problem2, _, executor2, _, ensemble2 = _setup(tmp_path, **{"search.iterations": 9})
     _, finished, second = _run(problem2, store, executor2, ensemble2, run_id=run_id)
     assert [p.iteration for p in store.programs(run_id)] == list(range(10))
     assert len(executor2.codes) <= 4  # only the new iterations were evaluated
-    assert second.archive.best().score <= best_before.score  # minimize: never worse
+    assert second.search.archive.best().score <= best_before.score  # minimize: never worse
     assert finished.done == 9
 
 

@@ -64,7 +64,7 @@ def candidate(
     )
 
 
-def result_of(draw) -> Candidate:  # noqa: ANN001
+def result_of(draw) -> Candidate:
     """What evaluating iteration k's child gives: a pure function of the draw, as a real
     model and evaluator are of the prompt and the code."""
     n = int(draw.parent.code.split("=")[1]) + 1 + draw.rng.randrange(5)

@@ -22,7 +22,7 @@ from evolve.events import CandidateDone, RunStarted
 
 
 class LiveBoard:
-    """What the board shows, updated from the Controller's events."""
+    """What the board shows, updated from the Runner's events."""
 
     def __init__(self, console: Console, metric: str, objective: Objective, islands: int) -> None:
         self.console = console

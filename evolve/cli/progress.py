@@ -18,7 +18,7 @@ TIMES = ("llm_seconds", "eval_seconds", "engine_seconds", "wait_seconds")
 
 
 class Progress:
-    """Listens to the Controller's events and prints them (to stderr when ``quiet``)."""
+    """Listens to the Runner's events and prints them (to stderr when ``quiet``)."""
 
     def __init__(self, problem: Problem, quiet: bool = False, notice: str = "") -> None:
         self.problem = problem

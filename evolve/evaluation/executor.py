@@ -1,6 +1,6 @@
 """Executors: evaluate a candidate, isolated, and judge what comes back as an ``Evaluation``.
 
-The Controller sees only ``Executor.evaluate(code) -> Evaluation``: the narrow seam behind
+The search's Runner sees only ``Executor.evaluate(code) -> Evaluation``: the narrow seam behind
 which sandbox backends plug in. ``SandboxExecutor`` is the one implementation: it leases
 GPUs from the pool (a CPU-only problem never takes one), runs the evaluation cascade
 (cheap stages first, the full evaluator only for candidates that pass each stage's

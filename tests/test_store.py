@@ -242,7 +242,7 @@ def test_each_program_committed_immediately(store: Store, run_id: str, db_path: 
         other.close()
 
 
-def test_find_evaluated(store: Store, run_id: str) -> None:
+def test_first_evaluated(store: Store, run_id: str) -> None:
     statuses = [
         CandidateStatus.INVALID,
         CandidateStatus.DUPLICATE,
@@ -261,26 +261,24 @@ def test_find_evaluated(store: Store, run_id: str) -> None:
             )
         )
     for it, status in enumerate(statuses):
-        found = store.find_evaluated(
-            run_id, make_program(run_id, 0, code=f"# {status.value}\n").code_hash
-        )
+        wanted = make_program(run_id, it, code=f"# {status.value}\n")
+        found = store.first_evaluated(run_id, wanted.code_hash)
         if status in (CandidateStatus.OK, CandidateStatus.ERROR, CandidateStatus.TIMEOUT):
-            assert found is not None and found.iteration == it
-            assert found.status is status
+            assert found == (it, wanted.id)
         else:
             assert found is None, status
-    assert store.find_evaluated(run_id, "0" * 64) is None
+    assert store.first_evaluated(run_id, "0" * 64) is None
     other = store.create_run("other", "/o", {}, 0)
-    assert store.find_evaluated(other, make_program(run_id, 0, code="# ok\n").code_hash) is None
+    assert store.first_evaluated(other, make_program(run_id, 0, code="# ok\n").code_hash) is None
 
 
-def test_find_evaluated_returns_earliest(store: Store, run_id: str) -> None:
+def test_first_evaluated_returns_earliest(store: Store, run_id: str) -> None:
     store.add_program(
         make_program(run_id, 0, code="same\n", status=CandidateStatus.ERROR, score=None)
     )
     store.add_program(make_program(run_id, 1, code="same\n"))
-    found = store.find_evaluated(run_id, make_program(run_id, 0, code="same\n").code_hash)
-    assert found is not None and found.iteration == 0
+    found = store.first_evaluated(run_id, make_program(run_id, 0, code="same\n").code_hash)
+    assert found is not None and found[0] == 0
 
 
 # --- what the engine's apply step writes ---------------------------------------------------

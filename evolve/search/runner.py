@@ -309,8 +309,7 @@ class _StoreHistory:
         self.store, self.run_id = store, run_id
 
     def first(self, code_hash: str) -> tuple[int, str] | None:
-        found = self.store.find_evaluated(self.run_id, code_hash)
-        return (found.iteration, found.id) if found is not None else None
+        return self.store.first_evaluated(self.run_id, code_hash)
 
     def applied(self, candidate: Candidate) -> None:
         """Nothing to keep: the Store committed it before it was applied."""

@@ -46,6 +46,8 @@ class Proposal:
     """Set when every answer repeated a program the run already has."""
     waited: float = 0.0
     """Seconds of backoff between retries (and of waiting out an outage)."""
+    engine_seconds: float = 0.0
+    """The engine's own time in it: building prompts, turning answers into programs."""
 
     @property
     def llm_seconds(self) -> float:
@@ -102,6 +104,8 @@ class CallLog:
         self.attempts: list[Attempt] = []
         self.waited = 0.0
         """Seconds of backoff between retries and of waiting out an outage."""
+        self.worked = 0.0
+        """Seconds of the engine's own work: prompts built, answers made into programs."""
 
     def add(self, attempt: Attempt) -> None:
         self.attempts.append(replace(attempt, index=len(self.attempts)))

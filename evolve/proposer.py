@@ -101,6 +101,7 @@ class Proposer:
                 current, transient = 0, False
                 continue
             m = members[current]
+            started = time.perf_counter()
             seed = rng.randrange(2**31 - 1)
             temperature = m.draw_temperature(rng)
             prompt, system, stop, pattern, finish = self._prompt(
@@ -115,6 +116,7 @@ class Proposer:
                 stop=stop,
                 stop_pattern=pattern,
             )
+            log.worked += time.perf_counter() - started
             response = await self._call(m, request, log)
             if response is None:
                 reason = f"LLM call failed: {log.attempts[-1].error}"
@@ -122,11 +124,13 @@ class Proposer:
                 current += 1
                 continue
             answers += 1
+            started = time.perf_counter()
             code, reason = finish(response.text)
             duplicate_of = known(code_hash(code)) if code is not None else None
+            log.worked += time.perf_counter() - started
             if code is not None and duplicate_of is None:
                 return Proposal(
-                    code, "", m.spec, m.mutation, tuple(log.attempts), waited=log.waited
+                    code, "", m.spec, m.mutation, tuple(log.attempts), None, log.waited, log.worked
                 )
             if duplicate_of is not None:
                 reason, repeated = "repeats a program of this run", code
@@ -140,7 +144,14 @@ class Proposer:
         code = repeated if duplicate_of is not None else None
         last = members[min(current, len(members) - 1)]
         return Proposal(
-            code, reason, last.spec, last.mutation, tuple(log.attempts), duplicate_of, log.waited
+            code,
+            reason,
+            last.spec,
+            last.mutation,
+            tuple(log.attempts),
+            duplicate_of,
+            log.waited,
+            log.worked,
         )
 
     async def _call(self, member: Member, request: LLMRequest, log: CallLog) -> LLMResponse | None:

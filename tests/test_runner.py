@@ -344,3 +344,26 @@ def test_evaluations_and_proposals_have_their_own_limits(tmp_path: Path) -> None
     assert executor.most == 2  # never more evaluations than sandbox.parallel
     assert client.most == 6  # while the models are kept busy up to max_in_flight
     assert len(store.programs(run_id)) == 17
+
+
+def test_engine_time_counts_the_work_done_inside_a_proposal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building the prompt and checking the answer are the engine's work, done between the
+    model's calls: a candidate's recorded engine time includes them."""
+    import time
+
+    from evolve.proposer import Proposer
+
+    build = Proposer._prompt
+
+    def slow_prompt(self, *args, **kwargs):
+        time.sleep(0.03)  # the engine busy building a prompt, as a long archive would make it
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(Proposer, "_prompt", slow_prompt)
+    problem, store, executor, _, ensemble = _setup(tmp_path, **{"search.iterations": 4})
+    run_id, _, _ = _run(problem, store, executor, ensemble)
+    children = store.programs(run_id)[1:]
+    assert len(children) == 4
+    assert all(p.engine_seconds >= 0.03 for p in children), [p.engine_seconds for p in children]

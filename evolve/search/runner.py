@@ -194,7 +194,7 @@ class Runner:
         """Evaluate the proposal's program unless it has none or an earlier one has its code,
         then commit the candidate."""
         k = draw.iteration
-        engine = draw.seconds
+        engine = draw.seconds + proposal.engine_seconds
         waited = proposal.waited
         candidate_id = child.new_id()
         evaluation: Evaluation | None = None

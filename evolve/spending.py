@@ -31,8 +31,8 @@ move with timing only where an estimate of a call in flight was too low.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 from evolve.core.status import RunStatus
@@ -59,8 +59,29 @@ class _Usage:
 
     chars: int = 0
     tokens_in: int = 0
-    outputs: list[int] = field(default_factory=list)
-    """Completion tokens of every answered call, sorted."""
+    outputs: Counter[int] = field(default_factory=Counter)
+    """How many answered calls had each completion length: bounded by the distinct lengths
+    (at most ``max_tokens`` + 1), not by the number of calls, however long the run."""
+    answered: int = 0
+    _quantile: int | None = None
+
+    def add(self, tokens_out: int) -> None:
+        self.outputs[tokens_out] += 1
+        self.answered += 1
+        self._quantile = None
+
+    def output_quantile(self) -> int:
+        """The ``_OUTPUT_QUANTILE`` quantile of the completion lengths seen (lower value)."""
+        if self._quantile is None:
+            rank = max(1, math.ceil(_OUTPUT_QUANTILE * self.answered))
+            seen = 0
+            for length in sorted(self.outputs):
+                seen += self.outputs[length]
+                if seen >= rank:
+                    self._quantile = length
+                    break
+        assert self._quantile is not None
+        return self._quantile
 
 
 @dataclass
@@ -97,7 +118,7 @@ class Budget:
         if tokens_in > 0:
             usage.chars += len(prompt)
             usage.tokens_in += tokens_in
-        bisect.insort(usage.outputs, max(0, tokens_out))
+        usage.add(max(0, tokens_out))
 
     def estimate(self, member: Member, prompt: str) -> float:
         """What one call of ``member`` sending ``prompt`` will likely cost (USD)."""
@@ -107,9 +128,8 @@ class Budget:
             per_token = usage.chars / usage.tokens_in
         tokens_in = math.ceil(len(prompt) / per_token)
         tokens_out = member.max_tokens
-        if usage is not None and usage.outputs:
-            rank = math.ceil(_OUTPUT_QUANTILE * len(usage.outputs)) - 1
-            tokens_out = usage.outputs[max(0, rank)]
+        if usage is not None and usage.answered:
+            tokens_out = usage.output_quantile()
         return member.price.cost(tokens_in, tokens_out)
 
     @property

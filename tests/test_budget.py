@@ -221,3 +221,18 @@ def test_held_back_proposals_go_in_iteration_order_as_calls_settle() -> None:
     assert log[4].startswith("5 refused: budget of $0.005 reached: spent $0.0044")
     assert log[5].startswith("6 refused: budget of $0.005")
     assert budget.closed and budget.spent == pytest.approx(0.0044)
+
+
+def test_estimate_uses_the_ninetieth_percentile_of_answers_at_any_run_length() -> None:
+    # $0 in, $1 per million out: the estimate is the expected completion length in µ$.
+    price = Price(0.0, 1e-6)
+    member = Member("openai/m", 1.0, MutationStyle.DIFF, (0.8,), 1000, None, price)  # type: ignore[arg-type]
+    budget = Budget(1.0)
+    assert budget.estimate(member, "x") == pytest.approx(1000e-6)  # nothing seen: max_tokens
+    for tokens_out in range(1, 11):  # 1 .. 10: the 90th percentile is 9
+        budget.observe(member.spec, "x", 1, tokens_out)
+    assert budget.estimate(member, "x") == pytest.approx(9e-6)
+    for _ in range(50_000):  # a long run of short answers moves it, and costs no memory
+        budget.observe(member.spec, "x", 1, 2)
+    assert budget.estimate(member, "x") == pytest.approx(2e-6)
+    assert len(budget._usage[member.spec].outputs) == 10  # one count per distinct length

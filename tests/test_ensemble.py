@@ -375,7 +375,7 @@ def test_resume_restores_the_bandit_exactly(tmp_path: Path) -> None:
         )
     assert result.returncode == 0, result.stderr
     assert trace(halves, halves_id) == trace(straight, straight_id)
-    assert halves.selection(halves_id) == straight.selection(straight_id)
+    assert halves.run(halves_id).selection == straight.run(straight_id).selection
 
 
 def test_missing_litellm_key_is_one_line_before_the_run(tmp_path: Path) -> None:

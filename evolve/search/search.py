@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
@@ -54,7 +55,7 @@ class Search:
         self.total = config.search.iterations
         self.applied = -1
         """The last iteration applied (all before it are)."""
-        self._todo: list[int] = []
+        self._todo: deque[int] = deque()
         """Iterations not yet asked for, in order."""
         self._ready: dict[int, Draw] = {}
         """Draws made (their view is fixed) and not yet asked for."""
@@ -81,7 +82,7 @@ class Search:
         for call in calls:
             if call.program_id is not None:
                 calls_of.setdefault(call.iteration, []).append(call)
-        self._todo = [k for k in range(1, self.total + 1) if k not in by_iteration]
+        self._todo = deque(k for k in range(1, self.total + 1) if k not in by_iteration)
         for k, c in by_iteration.items():
             arm = self.ensemble.index_of(c.selected_model or c.model)
             if arm is not None:
@@ -95,7 +96,7 @@ class Search:
         more results first, or every iteration has been asked for)."""
         if not self._todo or self._todo[0] not in self._ready:
             return None
-        k = self._todo.pop(0)
+        k = self._todo.popleft()
         draw = self._ready.pop(k)
         self._drawn[k] = draw
         return draw

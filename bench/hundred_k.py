@@ -3,12 +3,16 @@ model and a trivial evaluator, timed from outside.
 
     python bench/hundred_k.py                      # 100,000 candidates (about half an hour)
     python bench/hundred_k.py --candidates 3000    # a quick check (about a minute)
+    python bench/hundred_k.py --evaluator inline   # the engine alone (a few minutes)
 
 The model is an in-process ``LLMClient`` that answers at once with a valid SEARCH/REPLACE
 diff (raise the constant ``N``), so the model costs nothing and no HTTP is measured; the
-evaluator reads ``N`` back as the score. Evaluations run for real on the process sandbox,
-4 proposals in flight. What is measured is the engine: drawing, prompting, applying diffs,
-committing to SQLite, scheduling sandboxed evaluations, applying results to the archive.
+evaluator reads ``N`` back as the score. By default evaluations run for real on the process
+sandbox, 4 proposals in flight: the whole system, the engine sharing the machine's cores
+with the evaluations' processes. ``--evaluator inline`` scores each program in the engine's
+own process at once (an ``Executor`` that reads ``N`` back), so the engine is measured
+alone: drawing, prompting, applying diffs, committing to SQLite, applying results to the
+archive.
 
 Figures, all read back from the run's database except memory:
 
@@ -35,7 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evolve.core.records import Candidate
-from evolve.evaluation.executor import build_executor
+from evolve.core.status import Verdict
+from evolve.evaluation.executor import Evaluation, Executor, build_executor
 from evolve.events import CandidateDone
 from evolve.llm.base import LLMRequest, LLMResponse, ModelKind
 from evolve.llm.ensemble import Ensemble, build_ensemble
@@ -77,6 +82,14 @@ class InstantModel:
         step = 1 + (request.seed or 0) % 100_000
         text = f"<<<<<<< SEARCH\nN = {n}\n=======\nN = {n + step}\n>>>>>>> REPLACE\n"
         return LLMResponse(text, tokens_in=len(request.prompt) // 4, tokens_out=len(text) // 4)
+
+
+class InlineEvaluator:
+    """An ``Executor`` that scores a program in this process, at once: ``N`` read back."""
+
+    async def evaluate(self, code: str) -> Evaluation:
+        n = float(_N.findall(code)[-1])
+        return Evaluation(Verdict.OK, n, {"score": n})
 
 
 def write_problem(folder: Path, args: argparse.Namespace) -> Path:
@@ -127,12 +140,15 @@ def drive(
     ensemble: Ensemble,
     run_id: str,
     listener: Callable[[object], None],
+    evaluator: str = "sandbox",
 ) -> str:
     """Run the engine to the end; the run's final status. The one place the bench touches
     the engine's driver: switch the import here when it moves."""
     from evolve.search.runner import Runner as Engine
 
-    executor = build_executor(problem, backend="process")
+    executor: Executor = (
+        InlineEvaluator() if evaluator == "inline" else build_executor(problem, backend="process")
+    )
     finished = asyncio.run(Engine(problem, store, executor, ensemble, run_id, listener).run())
     return str(getattr(finished.status, "value", finished.status))
 
@@ -173,7 +189,7 @@ def summary(result: dict) -> str:
     met = result["met"]
     lines = [
         f"{result['candidates']} candidates ({result['valid']} valid) in {result['wall_s']} s,"
-        f" status {result['status']}",
+        f" status {result['status']}, evaluator {result['evaluator']}",
         f"candidates/s: {result['rate_1000_2000']} over 1,000-2,000, {result['rate_last_1000']}"
         f" over the last 1,000: ratio {result['ratio']} (goal >= {RATIO_GOAL}:"
         f" {'met' if met['ratio'] else 'MISSED'})",
@@ -194,6 +210,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--candidates", type=int, default=100_000)
     parser.add_argument("--in-flight", type=int, default=4)
     parser.add_argument("--rss-every", type=int, default=5000)
+    parser.add_argument(
+        "--evaluator",
+        choices=("sandbox", "inline"),
+        default="sandbox",
+        help="sandbox: the process sandbox (default); inline: in this process (the engine alone)",
+    )
     parser.add_argument(
         "--population-size", type=int, default=None, help="search.population_size (default: its)"
     )
@@ -228,13 +250,18 @@ def main(argv: list[str] | None = None) -> None:
         ensemble = build_ensemble(problem.config.llm, clients={MODEL: InstantModel()})
         samples[0] = rss_mb()
         started = time.monotonic()
-        status = drive(problem, store, ensemble, run_id, listen)
+        status = drive(problem, store, ensemble, run_id, listen, args.evaluator)
         wall = time.monotonic() - started
         samples.setdefault(args.candidates, rss_mb())
         children = [c for c in store.programs(run_id) if c.iteration > 0]
         store.close()
     cap = problem.config.search.population_size
-    result = {"status": status, "wall_s": round(wall, 1), "in_flight": args.in_flight}
+    result = {
+        "status": status,
+        "wall_s": round(wall, 1),
+        "evaluator": args.evaluator,
+        "in_flight": args.in_flight,
+    }
     result |= measure(children, samples, ISLANDS * cap)
     print(summary(result), file=sys.stderr)
     print(json.dumps(result))

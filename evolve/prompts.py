@@ -9,6 +9,7 @@ Base models get completion prompts instead (``evolve.code.versions``).
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Sequence
@@ -30,8 +31,10 @@ _TOKEN_PATTERNS = [
 _ASSIGNMENT = re.compile(r"(?i)\b([A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD)[A-Z0-9_]*)\s*[=:]\s*\S+")
 
 
+@functools.lru_cache(maxsize=512)
 def redact(text: str) -> str:
-    """Hide things that look like credentials before text is shown to a model."""
+    """Hide things that look like credentials before text is shown to a model. Cached for
+    a few hundred texts: a parent's ancestry is shown again each time it is drawn."""
     for pattern in _TOKEN_PATTERNS:
         text = pattern.sub("[redacted]", text)
     return _ASSIGNMENT.sub(lambda m: f"{m.group(1)}=[redacted]", text)

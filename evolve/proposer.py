@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from evolve.code.blocks import Blocks, check_preserved, split
 from evolve.code.diff import apply_edits, parse_edits
-from evolve.code.names import undefined_names
+from evolve.code.names import unbound_names, undefined_names
 from evolve.code.versions import (
     CompletionError,
     body_prefix,
@@ -299,10 +299,10 @@ class Proposer:
             return None, "the answer does not change the program"
         if language == "python":
             try:
-                ast.parse(code)
+                tree = ast.parse(code)
             except SyntaxError as exc:
                 return None, f"syntax error: {exc.msg} (line {exc.lineno})"
-            new_names = undefined_names(code) - undefined_names(parent.code)
+            new_names = unbound_names(tree) - undefined_names(parent.code)
             if new_names:
                 return None, f"uses undefined name(s): {', '.join(sorted(new_names))}"
         return code, ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 
 _MODULE_NAMES = {
     "__name__",
@@ -25,13 +26,23 @@ _MODULE_NAMES = {
 }
 
 
-def undefined_names(code: str) -> set[str]:
-    """Names read by ``code`` that nothing in it binds (empty if it cannot be checked)."""
+_BUILTINS = frozenset(dir(builtins))
+
+
+@functools.lru_cache(maxsize=256)
+def undefined_names(code: str) -> frozenset[str]:
+    """Names read by ``code`` that nothing in it binds (empty if it cannot be checked).
+    Cached for a few programs: the search asks again about each parent it draws."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
-        return set()
-    bound = set(dir(builtins)) | _MODULE_NAMES
+        return frozenset()
+    return unbound_names(tree)
+
+
+def unbound_names(tree: ast.AST) -> frozenset[str]:
+    """Names read in a parsed program that nothing in it binds."""
+    bound = set(_BUILTINS | _MODULE_NAMES)
     loaded: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -43,7 +54,7 @@ def undefined_names(code: str) -> set[str]:
         elif isinstance(node, ast.Import | ast.ImportFrom):
             for alias in node.names:
                 if alias.name == "*":
-                    return set()
+                    return frozenset()
                 bound.add(alias.asname or alias.name.split(".")[0])
         elif isinstance(node, ast.Global | ast.Nonlocal):
             bound.update(node.names)
@@ -53,4 +64,4 @@ def undefined_names(code: str) -> set[str]:
             bound.add(node.name)
         elif isinstance(node, ast.MatchMapping) and node.rest:
             bound.add(node.rest)
-    return loaded - bound
+    return frozenset(loaded - bound)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from evolve.core.status import CandidateStatus
@@ -85,7 +85,8 @@ class Candidate:
     def to_dict(self, *, code: bool = True) -> dict[str, Any]:
         """The record as JSON-able values (lists for tuples, the status's value, non-finite
         metrics as None), ``code`` and ``diff`` left out when ``code`` is False."""
-        out = asdict(self)
+        out = {name: getattr(self, name) for name in self.FIELDS}  # shallow: asdict deep-copies
+        out["artifacts"] = dict(self.artifacts)
         out["status"] = self.status.value
         out["inspiration_ids"] = list(self.inspiration_ids)
         out["cell"] = list(self.cell) if self.cell is not None else None
@@ -148,7 +149,7 @@ class LLMCall:
         return bool(self.fault)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in self.FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LLMCall:

@@ -187,6 +187,14 @@ class ProcessBackend:
 
 async def watch_memory(group: EvaluationCgroup, root: int) -> None:
     """Return once the evaluation (the process ``root`` and all it started) has gone over
-    its memory limit; never, if it stays under."""
-    while not await asyncio.to_thread(group.over_memory, root):
+    its memory limit; never, if it stays under. Where the kernel holds the limit the check
+    reads one small file, done in place; summing resident memory over ``/proc`` is done in
+    a thread. Checks start one period in: most evaluations end before any is needed."""
+    while True:
         await asyncio.sleep(WATCH_SECONDS)
+        if group.memory_limited:
+            over = group.over_memory(root)
+        else:
+            over = await asyncio.to_thread(group.over_memory, root)
+        if over:
+            return

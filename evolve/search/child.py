@@ -58,6 +58,7 @@ def child(
     evaluation: Evaluation | None = None,
     duplicate_of: str | None = None,
     wait_seconds: float = 0.0,
+    engine_seconds: float = 0.0,
 ) -> Candidate:
     """Iteration ``draw.iteration``'s candidate. Without a program (invalid) it keeps its
     parent's code, so every row holds a runnable program."""
@@ -87,6 +88,7 @@ def child(
         llm_seconds=proposal.llm_seconds,
         eval_seconds=evaluation.seconds if evaluation else 0.0,
         wait_seconds=wait_seconds,
+        engine_seconds=engine_seconds,
         duplicate_of=duplicate_of,
         stage=evaluation.stage if evaluation else 0,
         created_at=time.time(),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from functools import partial
 
 from evolve.core.records import Candidate, LLMCall, code_hash
 from evolve.core.status import CandidateStatus, RunStatus, Verdict
@@ -29,6 +30,7 @@ from evolve.proposal import CallLog, Proposal, calls_of
 from evolve.proposer import Proposer
 from evolve.search import child
 from evolve.search.draw import Applied, Draw
+from evolve.search.history import StoreHistory
 from evolve.search.search import Search
 from evolve.search.stop import ABANDON, USER_INTERRUPT, Stop, signals
 from evolve.spending import Budget
@@ -61,7 +63,11 @@ class Runner:
         # k - lag, so what it sees never depends on which evaluation finished first.
         lag = self._width + slots
         self.search = Search(
-            self.config, problem.objective, ensemble, lag, _StoreHistory(store, run_id)
+            self.config,
+            problem.objective,
+            ensemble,
+            lag,
+            StoreHistory(partial(store.first_evaluated, run_id)),
         )
         self._eval_gate = asyncio.Semaphore(slots)
         self._tasks: dict[asyncio.Task[tuple[Candidate, list[LLMCall]]], int] = {}
@@ -227,13 +233,13 @@ class Runner:
         self._claim_done[k].set()
         started = time.perf_counter()
         calls = calls_of(self.run_id, k, candidate_id, proposal.attempts)
+        # Committed with the engine's time so far (what a resume keeps if it dies before
+        # its turn); the full figure, commit included, is stored when it is applied.
         candidate = child.child(
             self.run_id, candidate_id, draw, proposal, status, reason, evaluation,
-            duplicate_of, waited,
+            duplicate_of, waited, engine + time.perf_counter() - started,
         )  # fmt: skip
-        candidate = replace(candidate, engine_seconds=engine + time.perf_counter() - started)
         self.store.add_program(candidate, calls)
-        # The engine's time so far, commit included (stored for good when it is applied).
         return replace(candidate, engine_seconds=engine + time.perf_counter() - started), calls
 
     # starting and stopping ------------------------------------------------------------------
@@ -299,17 +305,3 @@ def _refusal(
         )
     why = search.check_features(initial)
     return (f"{problem.file}: {why}", "unknown feature") if why is not None else None
-
-
-class _StoreHistory:
-    """The search's memory of every program of the run, answered by the Store's index on
-    code hashes (so the search's memory does not grow with the run)."""
-
-    def __init__(self, store: Store, run_id: str) -> None:
-        self.store, self.run_id = store, run_id
-
-    def first(self, code_hash: str) -> tuple[int, str] | None:
-        return self.store.first_evaluated(self.run_id, code_hash)
-
-    def applied(self, candidate: Candidate) -> None:
-        """Nothing to keep: the Store committed it before it was applied."""

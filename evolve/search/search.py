@@ -88,6 +88,8 @@ class Search:
             if arm is not None:
                 self._arm_of[k] = arm
             self._told[k] = (c, calls_of.get(k, []))
+            if c.status.evaluated:  # claimed by the process that committed it
+                self.history.claimed(c.code_hash)
         return self._apply_ready(parents=by_id)
 
     # ask --------------------------------------------------------------------------------
@@ -124,6 +126,7 @@ class Search:
         if earlier is not None:
             return earlier
         self._claims[code_hash] = (iteration, candidate_id)
+        self.history.claimed(code_hash)
         return None
 
     # tell -------------------------------------------------------------------------------

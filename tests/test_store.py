@@ -242,6 +242,28 @@ def test_each_program_committed_immediately(store: Store, run_id: str, db_path: 
         other.close()
 
 
+def test_the_log_is_folded_into_the_database_in_the_background(
+    store: Store, run_id: str, db_path: Path, tmp_path: Path
+) -> None:
+    """Commits only append to the write-ahead log; a thread of the Store's copies it into
+    the database file (SQLite alone would wait for 1,000 pages, inside some commit)."""
+    for it in range(200):
+        store.add_program(make_program(run_id, it))
+    deadline = time.monotonic() + 10.0
+    count = 0
+    while count < 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alone = tmp_path / "alone.db"  # the database file without its log
+        alone.write_bytes(db_path.read_bytes())
+        with sqlite3.connect(alone) as conn:
+            try:
+                (count,) = conn.execute("SELECT count(*) FROM programs").fetchone()
+            except sqlite3.OperationalError:  # the table itself is still only in the log
+                count = 0
+        alone.unlink()
+    assert count == 200
+
+
 def test_first_evaluated(store: Store, run_id: str) -> None:
     statuses = [
         CandidateStatus.INVALID,

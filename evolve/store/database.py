@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from evolve.errors import UserError
+from evolve.store.checkpoint import WRITER_PAGES
 from evolve.store.indexes import ensure_indexes
 from evolve.store.models import Base
 
@@ -125,6 +126,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # The Store's Checkpointer copies the log in the background; this is the backstop.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WRITER_PAGES}")
     cursor.close()
 
 

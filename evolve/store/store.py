@@ -23,6 +23,7 @@ from evolve.core.records import Candidate, LLMCall
 from evolve.core.status import CandidateStatus, RunStatus
 from evolve.errors import UserError
 from evolve.store import rows
+from evolve.store.checkpoint import Checkpointer
 from evolve.store.database import resolve_db_url, sqlite_path, writable_engine
 from evolve.store.models import LLMCallRow, ProgramRow, RunRow
 from evolve.store.rows import RunInfo
@@ -60,6 +61,7 @@ class Store:
         self._path = sqlite_path(url)
         self.engine = writable_engine(url, must_exist=must_exist)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._checkpointer = Checkpointer(self._path) if self._path is not None else None
 
     def files(self) -> tuple[Path, ...]:
         """The database's files on disk (SQLite: the file and its journal), if any."""
@@ -68,6 +70,8 @@ class Store:
         return tuple(Path(f"{self._path}{suffix}") for suffix in ("", "-wal", "-shm", "-journal"))
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.engine.dispose()
 
     # runs -----------------------------------------------------------------

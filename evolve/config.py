@@ -274,6 +274,29 @@ class LLMConfig(_Strict):
         return v
 
 
+class BenchmarkConfig(_Strict):
+    """What ``evolve bench`` and ``evolve problems`` say about a problem: the number to
+    compare a run with, where it comes from, and which named suites hold the problem."""
+
+    best_known: float | None = None
+    """The best value published for the quoted metric, under this problem's verifier."""
+    source: str = ""
+    """Where ``best_known`` comes from (paper or repository, and which of several values)."""
+    metric: str | None = None
+    """The metric a benchmark quotes for a run's best candidate (default: the primary
+    metric). A problem that searches on training instances quotes its held-out one here."""
+    suites: list[str] = Field(default_factory=list)
+    """Named suites the problem belongs to (``math``, ``algorithms``, ``smoke``...)."""
+
+    @field_validator("suites")
+    @classmethod
+    def _suite_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"suite name {name!r} must be letters, digits, - or _")
+        return v
+
+
 class ProblemConfig(_Strict):
     name: str
     description: str = ""
@@ -289,6 +312,7 @@ class ProblemConfig(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     prompt: str = ""
     """Task description shown to the model in every prompt."""
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
 
     @model_validator(mode="after")
     def _features_unique(self) -> ProblemConfig:

@@ -18,6 +18,7 @@ VERBS = (
     "runs",
     "best",
     "problems",
+    "bench",
     "models",
     "show",
     "lineage",

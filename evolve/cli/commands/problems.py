@@ -1,29 +1,57 @@
-"""``evolve problems``: the problems bundled with evolve."""
+"""``evolve problems``: the problems bundled with evolve, with their objectives, best-known
+values and suites."""
 
 from __future__ import annotations
 
-import tomllib
+from typing import Annotated
 
-from rich.table import Table
+import typer
 
 from evolve.cli.options import JsonOption
-from evolve.cli.output import console, print_json
-from evolve.resources import bundled_problems
 
 
-def command(as_json: JsonOption = False) -> None:
-    """List the bundled problems."""
-    found = []
-    for name, folder in bundled_problems().items():
-        try:
-            raw = tomllib.loads((folder / "problem.toml").read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError):
-            raw = {}
-        found.append({"name": name, "description": raw.get("description", ""), "path": str(folder)})
+def command(
+    as_json: JsonOption = False,
+    suite: Annotated[
+        str | None, typer.Option("--suite", help="Only the problems of this suite.")
+    ] = None,
+) -> None:
+    """List the bundled problems: objective, best known and suites."""
+    from rich.table import Table
+
+    from evolve.benchmark.catalogue import catalogue, suites
+    from evolve.benchmark.report import fmt
+    from evolve.cli.output import console, print_json
+    from evolve.errors import UserError
+
+    entries = catalogue()
+    if suite is not None:
+        named = suites(entries)
+        if suite not in named:
+            raise UserError(f"--suite {suite}: no such suite (there are: {', '.join(named)})")
+        entries = named[suite]
+    found = [
+        {
+            "name": e.name,
+            "objective": f"{e.objective.direction} {e.metric}",
+            "best_known": e.best_known,
+            "source": e.source,
+            "suites": list(e.suites),
+            "description": e.description,
+            "path": str(e.path.parent),
+        }
+        for e in entries
+    ]
     if as_json:
         print_json(found)
         return
-    table = Table("name", "description")
+    table = Table("name", "objective", "best known", "suites", "description")
     for p in found:
-        table.add_row(p["name"], p["description"])
+        table.add_row(
+            p["name"],
+            p["objective"],
+            fmt(p["best_known"], 10),
+            ", ".join(p["suites"]) or "-",
+            p["description"],
+        )
     console.print(table)

@@ -47,7 +47,8 @@ def real_array(obj: Any, what: str, shape: tuple[int | None, ...] | None = None)
             want is None or want == got for want, got in zip(shape, arr.shape, strict=True)
         )
         if not fits:
-            wanted = "(" + ", ".join("any" if n is None else str(n) for n in shape) + ")"
+            parts = ["any" if n is None else str(n) for n in shape]
+            wanted = f"({parts[0]},)" if len(parts) == 1 else "(" + ", ".join(parts) + ")"
             raise ValueError(f"{what} must have shape {wanted}, got {arr.shape}")
     bad = np.argwhere(~np.isfinite(arr))
     if len(bad):

@@ -22,8 +22,9 @@ def construct_packing():
     """
     cols, rows, w = 7, 3, 1.4
     h = 2 - w
-    centers = np.array([[(i + 0.5) * w / cols, (j + 0.5) * h / rows]
-                        for i in range(cols) for j in range(rows)])
+    centers = np.array(
+        [[(i + 0.5) * w / cols, (j + 0.5) * h / rows] for i in range(cols) for j in range(rows)]
+    )
     radii = np.zeros(len(centers))
     for i, (x, y) in enumerate(centers):
         r = min(x, y, w - x, h - y)

@@ -83,9 +83,7 @@ def score(points: np.ndarray) -> dict[str, float]:
     pts = list(zip(xs, ys, strict=True))
     check_inside(pts)
     area = min_area(pts)
-    min_d2 = min(
-        (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 for p, q in itertools.combinations(pts, 2)
-    )
+    min_d2 = min((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 for p, q in itertools.combinations(pts, 2))
     value = float(area)  # the container's area is exactly 1
     return {
         "min_area": value,

@@ -245,7 +245,9 @@ class Proposer:
                     return None, str(exc)
                 regions = list(parent_blocks.regions)
                 regions[index] = region
-                return self._check(parent, parent_blocks, parent_blocks.join(regions))
+                return checked(
+                    self.problem.language, parent, parent_blocks, parent_blocks.join(regions)
+                )
 
             stops = tuple(stop_sequences(prompt))
             return prompt.text, "", stops, stop_pattern(prompt), finish
@@ -267,11 +269,11 @@ class Proposer:
                 outcome = apply_edits(parent.code, parse_edits(text))
                 if outcome.failures:
                     return None, "diff did not apply: " + "; ".join(outcome.failures)
-                return self._check(parent, parent_blocks, outcome.code)
+                return checked(self.problem.language, parent, parent_blocks, outcome.code)
             code = extract_code_block(text)
             if code is None:
                 return None, "the answer has no fenced code block"
-            return self._check(parent, parent_blocks, code)
+            return checked(self.problem.language, parent, parent_blocks, code)
 
         return user, system, (), "", finish_chat
 
@@ -290,22 +292,26 @@ class Proposer:
                 regions.append(region)
         return regions
 
-    def _check(self, parent: Candidate, parent_blocks: Blocks, code: str) -> tuple[str | None, str]:
-        language = self.problem.language
-        problem_text = check_preserved(parent_blocks, code, language)
-        if problem_text:
-            return None, problem_text
-        if code == parent.code:
-            return None, "the answer does not change the program"
-        if language == "python":
-            try:
-                tree = ast.parse(code)
-            except SyntaxError as exc:
-                return None, f"syntax error: {exc.msg} (line {exc.lineno})"
-            new_names = unbound_names(tree) - undefined_names(parent.code)
-            if new_names:
-                return None, f"uses undefined name(s): {', '.join(sorted(new_names))}"
-        return code, ""
+
+def checked(
+    language: str, parent: Candidate, parent_blocks: Blocks, code: str
+) -> tuple[str | None, str]:
+    """A child's code if it may be evaluated, else None and why: fixed lines kept, changed,
+    and (Python) parses without introducing names nothing binds."""
+    problem_text = check_preserved(parent_blocks, code, language)
+    if problem_text:
+        return None, problem_text
+    if code == parent.code:
+        return None, "the answer does not change the program"
+    if language == "python":
+        try:
+            tree = ast.parse(code)
+        except SyntaxError as exc:
+            return None, f"syntax error: {exc.msg} (line {exc.lineno})"
+        new_names = unbound_names(tree) - undefined_names(parent.code)
+        if new_names:
+            return None, f"uses undefined name(s): {', '.join(sorted(new_names))}"
+    return code, ""
 
 
 def _context(blocks: Blocks, index: int) -> str:

@@ -26,6 +26,7 @@ VERBS = (
     "stats",
     "export",
     "ui",
+    "convert",
 )
 """Every verb, in the order ``evolve --help`` lists them."""
 

@@ -17,7 +17,7 @@ def command(
     ] = None,
 ) -> None:
     """List the bundled problems: objective, best known and suites."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from evolve.benchmark.catalogue import catalogue, suites
     from evolve.benchmark.report import fmt
@@ -45,7 +45,8 @@ def command(
     if as_json:
         print_json(found)
         return
-    table = Table("name", "objective", "best known", "suites", "description")
+    table = Table("objective", "best known", "suites", "description")
+    table.columns.insert(0, Column("name", no_wrap=True))
     for p in found:
         table.add_row(
             p["name"],

@@ -242,3 +242,19 @@ def run():
     )
 """
 """A candidate that really uses its first visible GPU (CUDA driver API) and says which."""
+
+
+# --- candidate programs for the problem tests ---------------------------------------------
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str], str]:
+    """Write a candidate program (dedented) to a fresh file; its path."""
+    counter = iter(range(1000))
+
+    def _write(source: str) -> str:
+        path = tmp_path / f"candidate_{next(counter)}.py"
+        path.write_text(textwrap.dedent(source))
+        return str(path)
+
+    return _write

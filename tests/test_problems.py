@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from problem_kit import load_evaluator
 
 from evolve import EvaluationResult
 from evolve.sdk import CallError as CandidateError
@@ -22,35 +23,14 @@ PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
 BUNDLED = ("function_minimization", "circle_packing")
 
 
-def _load_evaluator(problem: str) -> ModuleType:
-    path = PROBLEMS / problem / "evaluator.py"
-    spec = importlib.util.spec_from_file_location(f"_test_evaluator_{problem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def fm() -> ModuleType:
-    return _load_evaluator("function_minimization")
+    return load_evaluator("function_minimization")
 
 
 @pytest.fixture(scope="module")
 def cp() -> ModuleType:
-    return _load_evaluator("circle_packing")
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Callable[[str], str]:
-    counter = iter(range(1000))
-
-    def _write(source: str) -> str:
-        path = tmp_path / f"candidate_{next(counter)}.py"
-        path.write_text(textwrap.dedent(source))
-        return str(path)
-
-    return _write
+    return load_evaluator("circle_packing")
 
 
 def _metrics(result: Any) -> dict[str, float]:

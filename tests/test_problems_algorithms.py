@@ -3,7 +3,6 @@ run in this process; each candidate runs in a process of its own through ``evolv
 
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 import tomllib
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from problem_kit import load_evaluator
 
 from evolve import EvaluationResult
 from evolve.sdk import CallError
@@ -61,35 +61,14 @@ REFERENCE_TOURS = """
 """
 
 
-def _load_evaluator(problem: str) -> ModuleType:
-    path = PROBLEMS / problem / "evaluator.py"
-    spec = importlib.util.spec_from_file_location(f"_test_algorithms_{problem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def bp() -> ModuleType:
-    return _load_evaluator("bin_packing_online")
+    return load_evaluator("bin_packing_online")
 
 
 @pytest.fixture
 def tsp() -> ModuleType:
-    return _load_evaluator("tsp_heuristic")
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Callable[[str], str]:
-    counter = iter(range(1000))
-
-    def _write(source: str) -> str:
-        path = tmp_path / f"candidate_{next(counter)}.py"
-        path.write_text(textwrap.dedent(source))
-        return str(path)
-
-    return _write
+    return load_evaluator("tsp_heuristic")
 
 
 def _with_block(problem: str, block: str) -> str:

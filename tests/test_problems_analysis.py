@@ -6,11 +6,9 @@ through ``evaluate`` (each in a process of its own, through ``evolve.sdk``)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import random
-import textwrap
 import time
 import tomllib
 from collections.abc import Callable
@@ -21,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from problem_kit import load_module
 
 from evolve import EvaluationResult
 from evolve.sdk import CallError as CandidateError
@@ -40,39 +39,19 @@ C1_SECOND_PAPER = 1.503163554681561
 1.503164)."""
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def em() -> ModuleType:
-    return _load(PROBLEMS / "erdos_min_overlap" / "evaluator.py", "_test_eval_erdos")
+    return load_module(PROBLEMS / "erdos_min_overlap" / "evaluator.py", "_test_eval_erdos")
 
 
 @pytest.fixture(scope="module")
 def fa() -> ModuleType:
-    return _load(PROBLEMS / "first_autocorrelation" / "evaluator.py", "_test_eval_c1")
+    return load_module(PROBLEMS / "first_autocorrelation" / "evaluator.py", "_test_eval_c1")
 
 
 @pytest.fixture(scope="module")
 def erdos_program() -> ModuleType:
-    return _load(PROBLEMS / "erdos_min_overlap" / "initial_program.py", "_test_erdos_initial")
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Callable[[str], str]:
-    counter = iter(range(1000))
-
-    def _write(source: str) -> str:
-        path = tmp_path / f"candidate_{next(counter)}.py"
-        path.write_text(textwrap.dedent(source))
-        return str(path)
-
-    return _write
+    return load_module(PROBLEMS / "erdos_min_overlap" / "initial_program.py", "_test_erdos_initial")
 
 
 def _metrics(result: Any) -> dict[str, float]:
@@ -160,7 +139,7 @@ def test_erdos_initial_program(em: ModuleType) -> None:
     assert m["ratio_to_best"] == pytest.approx(0.380924 / m["overlap_bound"])
     assert m["steps"] == 200.0 and m["near_max_shifts"] == 10.0
     # The bound the program reports agrees with the recomputed one.
-    program = _load(path, "_test_erdos_initial_run")
+    program = load_module(path, "_test_erdos_initial_run")
     assert program.run_overlap()[1] == pytest.approx(m["overlap_bound"], abs=1e-14)
 
 
@@ -371,7 +350,7 @@ def test_c1_initial_program(fa: ModuleType) -> None:
     assert m["c1_bound"] == 2.0
     assert m["ratio_to_best"] == pytest.approx(1.503164 / 2.0)
     assert m["steps"] == 100.0 and m["near_max_points"] == 1.0
-    assert _load(path, "_test_c1_initial_run").run_autocorrelation()[1] == 2.0
+    assert load_module(path, "_test_c1_initial_run").run_autocorrelation()[1] == 2.0
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ C compiled with ``cc`` and run as a binary)."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import shutil
 import textwrap
 import tomllib
@@ -16,6 +15,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from problem_kit import load_evaluator
 
 from evolve import EvaluationResult
 from evolve.sdk import CallError
@@ -31,23 +31,14 @@ PREDICTIVE_RM_PLUS = 0.002078
 OPTIMAL_RULER = (0, 2, 6, 24, 29, 40, 43, 55, 68, 75, 76, 85)
 
 
-def _load_evaluator(problem: str) -> ModuleType:
-    path = PROBLEMS / problem / "evaluator.py"
-    spec = importlib.util.spec_from_file_location(f"_test_evaluator_{problem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def ld() -> ModuleType:
-    return _load_evaluator("learning_dynamics")
+    return load_evaluator("learning_dynamics")
 
 
 @pytest.fixture(scope="module")
 def gr() -> ModuleType:
-    return _load_evaluator("golomb_ruler_c")
+    return load_evaluator("golomb_ruler_c")
 
 
 # --- problem files -----------------------------------------------------------------------

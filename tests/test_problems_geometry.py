@@ -4,10 +4,8 @@ initial programs, the published AlphaEvolve constructions, and traps for the ver
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import math
-import textwrap
 import time
 import tomllib
 from collections.abc import Callable
@@ -18,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from problem_kit import load_evaluator
 
 from evolve import EvaluationResult
 from evolve.sdk import CallError
@@ -28,35 +27,14 @@ DATA = Path(__file__).resolve().parent / "data"
 MINE = ("heilbronn_triangle_11", "kissing_11d")
 
 
-def _load_evaluator(problem: str) -> ModuleType:
-    path = PROBLEMS / problem / "evaluator.py"
-    spec = importlib.util.spec_from_file_location(f"_test_geometry_{problem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def hb() -> ModuleType:
-    return _load_evaluator("heilbronn_triangle_11")
+    return load_evaluator("heilbronn_triangle_11")
 
 
 @pytest.fixture(scope="module")
 def ks() -> ModuleType:
-    return _load_evaluator("kissing_11d")
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Callable[[str], str]:
-    counter = iter(range(1000))
-
-    def _write(source: str) -> str:
-        path = tmp_path / f"candidate_{next(counter)}.py"
-        path.write_text(textwrap.dedent(source))
-        return str(path)
-
-    return _write
+    return load_evaluator("kissing_11d")
 
 
 def _metrics(result: Any) -> dict[str, float]:

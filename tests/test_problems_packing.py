@@ -5,7 +5,6 @@ not fall into. Candidates run in a process of their own through ``evolve.sdk``."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import textwrap
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from problem_kit import load_evaluator
 
 from evolve import EvaluationResult
 from evolve.config import ProblemConfig
@@ -34,40 +34,19 @@ BEST = {
 }
 
 
-def _load(problem: str) -> ModuleType:
-    path = PROBLEMS / problem / "evaluator.py"
-    spec = importlib.util.spec_from_file_location(f"_test_packing_{problem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def cp32() -> ModuleType:
-    return _load("circle_packing_32")
+    return load_evaluator("circle_packing_32")
 
 
 @pytest.fixture(scope="module")
 def rect() -> ModuleType:
-    return _load("circles_in_rectangle")
+    return load_evaluator("circles_in_rectangle")
 
 
 @pytest.fixture(scope="module")
 def mm16() -> ModuleType:
-    return _load("min_max_distance_16")
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Callable[[str], str]:
-    counter = iter(range(1000))
-
-    def _write(source: str) -> str:
-        path = tmp_path / f"candidate_{next(counter)}.py"
-        path.write_text(textwrap.dedent(source))
-        return str(path)
-
-    return _write
+    return load_evaluator("min_max_distance_16")
 
 
 def _metrics(result: Any) -> dict[str, float]:

@@ -9,7 +9,8 @@ array, or nested lists of Python ints) and say what is wrong in one line, naming
 entry, as ``ValueError``. Everything the verifier computes afterwards (the objective
 included) it computes from that copy.
 
-``exact`` turns the float64 values into ``fractions.Fraction`` so that feasibility checks
+``exact_convolution`` and ``dyadic`` compute (auto)correlations of step functions exactly
+(every float64 is an integer over a power of two). ``exact`` turns the float64 values into ``fractions.Fraction`` so that feasibility checks
 can be made with no rounding at all (each float64 is a rational number).
 
 NumPy is imported on first use: the harness imports ``evolve.sdk`` without it.
@@ -17,6 +18,7 @@ NumPy is imported on first use: the harness imports ``evolve.sdk`` without it.
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 from collections.abc import Iterable, Sequence
@@ -94,3 +96,36 @@ def exact(values: Iterable[float]) -> list[Fraction]:
             raise ValueError(f"{v!r} is not finite")
         out.append(Fraction(v))
     return out
+
+
+def exact_convolution(a: list[int], b: list[int]) -> list[int]:
+    """c[k] = sum_i a[i] * b[k - i] for two non-empty lists of non-negative ints, exactly.
+
+    Kronecker substitution: each list is packed into one big integer, a slot of ``width``
+    decimal digits per entry (wide enough for any c[k]), the two are multiplied once and
+    the slots of the product are the c[k]. The product is taken with ``decimal`` (exact
+    here: unlimited precision, and any rounding would raise), whose number-theoretic
+    transform multiplies numbers of millions of digits in a fraction of a second.
+    """
+    bound = min(len(a), len(b)) * max(a) * max(b)  # no c[k] exceeds it
+    width = len(str(bound))
+    packed = ["".join(str(v).zfill(width) for v in reversed(x)) for x in (a, b)]
+    context = decimal.Context(
+        prec=decimal.MAX_PREC,
+        Emax=decimal.MAX_EMAX,
+        Emin=decimal.MIN_EMIN,
+        traps=[decimal.Inexact, decimal.Rounded, decimal.InvalidOperation],
+    )
+    product = context.multiply(decimal.Decimal(packed[0]), decimal.Decimal(packed[1]))
+    size = len(a) + len(b) - 1
+    digits = str(product).zfill(size * width)
+    if len(digits) != size * width or not digits.isdigit():  # pragma: no cover - cannot happen
+        raise ArithmeticError("exact convolution: the packed product has the wrong size")
+    return [int(digits[(size - 1 - k) * width : (size - k) * width]) for k in range(size)]
+
+
+def dyadic(values: list[float]) -> tuple[list[int], int]:
+    """Integers m and an exponent s with values[i] == m[i] / 2**s exactly (finite, >= 0)."""
+    ratios = [v.as_integer_ratio() for v in values]
+    s = max(q.bit_length() - 1 for _, q in ratios)
+    return [p << (s - (q.bit_length() - 1)) for p, q in ratios], s

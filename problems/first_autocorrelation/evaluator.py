@@ -29,14 +29,13 @@ candidate that raises, hangs, crashes or returns something that is not data rais
 
 from __future__ import annotations
 
-import decimal
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from evolve.sdk import call
-from evolve.sdk.checks import real_array
+from evolve.sdk.checks import dyadic, exact_convolution, real_array
 
 MAX_STEPS: int = 10_000
 """Most steps accepted; verifying that many takes about a second at worst."""
@@ -47,39 +46,6 @@ BEST_KNOWN: float = 1.503164
 Its published 1319-step function scores 1.5031635547 here."""
 NEAR_MAX = Fraction(999, 1000)
 """A grid point counts in ``near_max_points`` when (f*f) there is >= 0.999 * its maximum."""
-
-
-def exact_convolution(a: list[int], b: list[int]) -> list[int]:
-    """c[k] = sum_i a[i] * b[k - i] for two non-empty lists of non-negative ints, exactly.
-
-    Kronecker substitution: each list is packed into one big integer, a slot of ``width``
-    decimal digits per entry (wide enough for any c[k]), the two are multiplied once and
-    the slots of the product are the c[k]. The product is taken with ``decimal`` (exact
-    here: unlimited precision, and any rounding would raise), whose number-theoretic
-    transform multiplies numbers of millions of digits in a fraction of a second.
-    """
-    bound = min(len(a), len(b)) * max(a) * max(b)  # no c[k] exceeds it
-    width = len(str(bound))
-    packed = ["".join(str(v).zfill(width) for v in reversed(x)) for x in (a, b)]
-    context = decimal.Context(
-        prec=decimal.MAX_PREC,
-        Emax=decimal.MAX_EMAX,
-        Emin=decimal.MIN_EMIN,
-        traps=[decimal.Inexact, decimal.Rounded, decimal.InvalidOperation],
-    )
-    product = context.multiply(decimal.Decimal(packed[0]), decimal.Decimal(packed[1]))
-    size = len(a) + len(b) - 1
-    digits = str(product).zfill(size * width)
-    if len(digits) != size * width or not digits.isdigit():  # pragma: no cover - cannot happen
-        raise ArithmeticError("exact convolution: the packed product has the wrong size")
-    return [int(digits[(size - 1 - k) * width : (size - k) * width]) for k in range(size)]
-
-
-def dyadic(values: list[float]) -> tuple[list[int], int]:
-    """Integers m and an exponent s with values[i] == m[i] / 2**s exactly (finite, >= 0)."""
-    ratios = [v.as_integer_ratio() for v in values]
-    s = max(q.bit_length() - 1 for _, q in ratios)
-    return [p << (s - (q.bit_length() - 1)) for p, q in ratios], s
 
 
 def read_heights(obj: Any) -> np.ndarray:

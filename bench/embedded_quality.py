@@ -77,6 +77,11 @@ def main() -> None:
                 "seconds": round(time.monotonic() - started, 1),
                 "time_split": summary["time_split"],
             }
+            calls = store.llm_calls(summary["run_id"])
+            answered = [c for c in calls if not c.fault]
+            row["answers"] = len(answered)
+            row["unchanged"] = sum(1 for c in answered if "does not change" in c.outcome)
+            row["runtime_failures"] = statuses.get("error", 0) + statuses.get("timeout", 0)
             rows.append(row)
             print(json.dumps(row), flush=True)
     total = sum(r["proposals"] for r in rows)
@@ -85,6 +90,17 @@ def main() -> None:
     print(f"\n{args.problem}, {args.iterations} iterations, seeds {args.seeds}:")
     print(f"valid proposals: {valid}/{total} = {100 * valid / max(1, total):.0f}%")
     print(f"best beats initial: {improved}/{len(rows)} seeds")
+    failed = sum(r["runtime_failures"] for r in rows)
+    print(
+        f"failed at run time (error or timeout): {failed}/{total} = {100 * failed / max(1, total):.0f}%"
+    )
+    answers = sum(r["answers"] for r in rows)
+    unchanged = sum(r["unchanged"] for r in rows)
+    print(
+        f"answers that change nothing: {unchanged}/{answers} = {100 * unchanged / max(1, answers):.0f}%"
+    )
+    bests = sorted(r["best"] for r in rows)
+    print(f"median best: {bests[len(bests) // 2]:.6g}")
     for r in rows:
         s = r["time_split"]
         print(

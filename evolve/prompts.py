@@ -19,6 +19,7 @@ from pathlib import Path
 from evolve.config import MutationStyle
 from evolve.core.records import Candidate
 from evolve.errors import UserError
+from evolve.search.failures import Failure
 
 MAX_ARTIFACT_CHARS = 1500
 MAX_INSPIRATIONS_CHARS = 12000
@@ -28,7 +29,11 @@ _TOKEN_PATTERNS = [
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b"),
 ]
-_ASSIGNMENT = re.compile(r"(?i)\b([A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD)[A-Z0-9_]*)\s*[=:]\s*\S+")
+# A credential-like name (KEY, TOKEN, ... as a whole word or between underscores, so
+# "api_key" but not "KeyError") assigned a value.
+_ASSIGNMENT = re.compile(
+    r"(?i)\b((?:[A-Z0-9]+_)*(?:KEY|TOKEN|SECRET|PASSWORD)(?:_[A-Z0-9]+)*)\s*[=:]\s*\S+"
+)
 
 
 @functools.lru_cache(maxsize=512)
@@ -68,6 +73,7 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
             "ancestry",
             "current",
             "artifacts",
+            "failures",
             "answer_format",
         }
     ),
@@ -151,6 +157,26 @@ def describe_ancestry(parent: Candidate, ancestors: Sequence[Candidate], primary
     return "# How the current program came about (most recent change first)\n" + "\n\n".join(steps)
 
 
+def describe_failures(failures: Sequence[Failure]) -> str:
+    """The parent's latest failed children (oldest first) and why each failed, for the
+    model not to repeat them; '' when there are none."""
+    if not failures:
+        return ""
+    parts = []
+    for f in failures:
+        head = (
+            f"## Attempt {f.label}: {f.reason}"
+            if "\n" not in f.reason
+            else (f"## Attempt {f.label}:\n```\n{f.reason}\n```")
+        )
+        parts.append(head + (f"\n```diff\n{f.diff}\n```" if f.diff else ""))
+    return (
+        "# Earlier attempts to change this program that failed (do not repeat them)\n"
+        + "\n\n".join(parts)
+        + "\n\n"
+    )
+
+
 def chat_prompt(
     task: str,
     parent: Candidate,
@@ -161,6 +187,7 @@ def chat_prompt(
     direction: str,
     ancestors: Sequence[Candidate] = (),
     templates: Templates | None = None,
+    failures: Sequence[Failure] = (),
 ) -> tuple[str, str]:
     """(system, user) messages asking a chat model to improve ``parent``."""
     templates = templates or DEFAULT_TEMPLATES
@@ -200,6 +227,7 @@ def chat_prompt(
         ancestry=ancestry + "\n\n" if ancestry else "",
         current=f"{describe_outcome(parent, primary)}\n```{language}\n{parent.code}\n```",
         artifacts=artifacts,
+        failures=describe_failures(failures),
         answer_format=answer_format,
     )
     return templates.fill("system"), user

@@ -48,6 +48,8 @@ class Proposal:
     """Seconds of backoff between retries (and of waiting out an outage)."""
     engine_seconds: float = 0.0
     """The engine's own time in it: building prompts, turning answers into programs."""
+    similar_to: str | None = None
+    """Set when the child is too similar to this program of its island (``[novelty]``)."""
 
     @property
     def llm_seconds(self) -> float:
@@ -111,4 +113,8 @@ class CallLog:
         self.attempts.append(replace(attempt, index=len(self.attempts)))
 
     def mark_unusable(self, reason: str) -> None:
-        self.attempts[-1] = replace(self.attempts[-1], outcome=reason or "unusable")
+        self.mark(len(self.attempts) - 1, reason or "unusable")
+
+    def mark(self, index: int, outcome: str) -> None:
+        """Record why call ``index``'s answer did not become the child."""
+        self.attempts[index] = replace(self.attempts[index], outcome=outcome)

@@ -16,12 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from evolve.code.blocks import Blocks, check_preserved, split
+from evolve.code.contract import broken_contract
 from evolve.code.diff import apply_edits, parse_edits
 from evolve.code.names import unbound_names, undefined_names
 from evolve.code.versions import (
     CompletionError,
     body_prefix,
     build_prompt,
+    function_parts,
     region_from_completion,
     stop_pattern,
     stop_sequences,
@@ -31,10 +33,12 @@ from evolve.core.records import Candidate, code_hash
 from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, shown_prompt
 from evolve.llm.ensemble import Member
 from evolve.llm.retry import Health, RetryPolicy, Sleep, StopSearch, real_sleep
+from evolve.novelty.screen import Screen, Screened
 from evolve.problem import Problem
-from evolve.prompts import chat_prompt, extract_code_block
+from evolve.prompts import chat_prompt, extract_code_block, redact
 from evolve.proposal import Attempt, CallLog, Proposal
 from evolve.search.draw import Draw
+from evolve.search.failures import Failure, unusable
 
 DEFAULT_HINTS = (
     ".",
@@ -57,8 +61,11 @@ class Proposer:
         health: Health | None = None,
         sleep: Sleep = real_sleep,
         models: Sequence[str] = (),
+        screen: Screen | None = None,
     ) -> None:
         self.problem = problem
+        self.screen = screen
+        """The novelty screen (``[novelty]``), if the run has one."""
         llm = problem.config.llm
         self.hints = tuple(llm.hints or DEFAULT_HINTS)
         self.policy = policy or RetryPolicy(llm.retries, llm.backoff, llm.backoff_max)
@@ -68,7 +75,11 @@ class Proposer:
         self._jitter = random.Random()  # timing only: never touches what the run computes
 
     async def propose(
-        self, draw: Draw, log: CallLog, known: Callable[[str], str | None] = lambda _hash: None
+        self,
+        draw: Draw,
+        log: CallLog,
+        known: Callable[[str], str | None] = lambda _hash: None,
+        answers: int | None = None,
     ) -> Proposal:
         """Ask the drawn model for a child of the drawn parent. A call that keeps failing
         moves on to the next of the draw's fallbacks; an unusable answer is asked again
@@ -76,18 +87,23 @@ class Proposer:
         that already has that code (such an answer is retried, like an unusable one).
         Raises ``Outage`` when every model has been failing for too long. Every call goes
         into ``log``, whose tab accounts it to the run's budget (which may hold back the
-        first, raising ``BudgetSpent``, and allow fewer answers)."""
+        first, raising ``BudgetSpent``, and allow fewer answers); ``answers`` asks for at
+        most that many answers instead of ``llm.attempts``."""
         parent, inspirations, rng = draw.parent, list(draw.inspirations), draw.rng
         ancestors, tab = draw.ancestors, log.tab
-        attempts = self.problem.config.llm.attempts
+        attempts = answers or self.problem.config.llm.attempts
         members = [draw.member, *draw.fallbacks]
         current = 0
-        answers = 0
+        answered = 0
         reason = ""
+        keep = self.problem.config.llm.failures
+        failures = list(draw.failures)[-keep:] if keep else []
         duplicate_of: str | None = None
         repeated: str | None = None
+        similar: Screened | None = None  # the last answer's, when too similar
+        similar_code = ""
         transient = False  # whether a model of this round failed in a way that may pass
-        while answers < (tab.allowed if tab is not None else attempts):
+        while answered < min(attempts, tab.allowed if tab is not None else attempts):
             if current >= len(members):
                 if not transient:
                     break  # every model failed for good (refusal, bad request, no key)
@@ -104,8 +120,8 @@ class Proposer:
             started = time.perf_counter()
             seed = rng.randrange(2**31 - 1)
             temperature = m.draw_temperature(rng)
-            prompt, system, stop, pattern, finish = self._prompt(
-                parent, inspirations, m, rng, ancestors
+            prompt, system, stop, pattern, finish, avoid = self._prompt(
+                parent, inspirations, m, rng, ancestors, failures[-keep:] if keep else []
             )
             request = LLMRequest(
                 prompt=prompt,
@@ -115,6 +131,7 @@ class Proposer:
                 seed=seed,
                 stop=stop,
                 stop_pattern=pattern,
+                avoid=avoid,
             )
             log.worked += time.perf_counter() - started
             response = await self._call(m, request, log)
@@ -122,27 +139,47 @@ class Proposer:
                 reason = f"LLM call failed: {log.attempts[-1].error}"
                 transient |= Fault(log.attempts[-1].fault).transient
                 current += 1
+                similar = None
                 continue
-            answers += 1
+            answered += 1
             started = time.perf_counter()
             code, reason = finish(response.text)
             duplicate_of = known(code_hash(code)) if code is not None else None
             log.worked += time.perf_counter() - started
-            if code is not None and duplicate_of is None:
+            similar = None
+            if code is not None and duplicate_of is None and self.screen is not None:
+                similar = await self._screen(code, draw, log)
+                if similar is not None and not self.screen.reask:
+                    return Proposal(
+                        code, similar.reason, m.spec, m.mutation, tuple(log.attempts), None,
+                        log.waited, log.worked, similar_to=similar.neighbour.id,  # type: ignore[union-attr]
+                    )  # fmt: skip
+                if similar is not None:
+                    reason, similar_code = similar.reason, code
+            if code is not None and duplicate_of is None and similar is None:
                 return Proposal(
                     code, "", m.spec, m.mutation, tuple(log.attempts), None, log.waited, log.worked
                 )
+            if similar is not None:
+                failures.append(unusable(draw.iteration, reason, redact))
+                continue  # marked by the screen: asked again
             if duplicate_of is not None:
                 reason, repeated = "repeats a program of this run", code
             log.mark_unusable(reason)
+            failures.append(unusable(draw.iteration, reason, redact))
         if current >= len(members):
             reason = f"every model failed: {log.attempts[-1].error}"
-        elif answers < attempts:
+        elif answered < attempts:
             reason += " (the budget left room for no further answer)"
+        last = members[min(current, len(members) - 1)]
+        if similar is not None and similar.neighbour is not None:  # asked again, in vain
+            return Proposal(
+                similar_code, reason, last.spec, last.mutation, tuple(log.attempts), None,
+                log.waited, log.worked, similar_to=similar.neighbour.id,
+            )  # fmt: skip
         # ``duplicate_of`` describes the last answer: a repeat (then the code is that repeat)
         # or unusable (then there is no code).
         code = repeated if duplicate_of is not None else None
-        last = members[min(current, len(members) - 1)]
         return Proposal(
             code,
             reason,
@@ -153,6 +190,19 @@ class Proposer:
             log.waited,
             log.worked,
         )
+
+    async def _screen(self, code: str, draw: Draw, log: CallLog) -> Screened | None:
+        """The novelty screen's verdict on the last answer's child when it is too similar
+        (that call marked with why, and a judge's call recorded after it); else None."""
+        assert self.screen is not None
+        answer = len(log.attempts) - 1
+        screened = await self.screen(code, draw.neighbours, (draw.iteration, answer))
+        if screened.judge is not None:
+            log.add(screened.judge)
+        if not screened.similar or screened.neighbour is None:
+            return None
+        log.mark(answer, screened.reason)
+        return screened
 
     async def _call(self, member: Member, request: LLMRequest, log: CallLog) -> LLMResponse | None:
         """One answer from ``member``, retrying transient faults; None when it gave none."""
@@ -217,13 +267,14 @@ class Proposer:
         member: Member,
         rng: random.Random,
         ancestors: Sequence[Candidate] = (),
+        failures: Sequence[Failure] = (),
     ):
         problem = self.problem
         language = problem.language
         parent_blocks = split(parent.code, language)
         if member.mutation is MutationStyle.COMPLETION:
             index = rng.randrange(len(parent_blocks.regions))
-            older = self._older_regions(parent, inspirations, index)
+            older = _older_regions(problem, parent, inspirations, index)
             hint = rng.choice(self.hints)
             given = ""
             if rng.random() < problem.config.llm.continue_ratio:
@@ -236,6 +287,7 @@ class Proposer:
                 language,
                 hint=hint,
                 given=given,
+                failed=[(_region(f.code, language, index), f.reason) for f in failures],
             )
 
             def finish(text: str) -> tuple[str | None, str]:
@@ -250,7 +302,11 @@ class Proposer:
                 )
 
             stops = tuple(stop_sequences(prompt))
-            return prompt.text, "", stops, stop_pattern(prompt), finish
+            avoid = ""
+            if given and problem.config.llm.diverge:
+                parts = function_parts(parent_blocks.regions[index])
+                avoid = parts.body[len(given) :] if parts is not None else ""
+            return prompt.text, "", stops, stop_pattern(prompt), finish, avoid
         direction = problem.config.evaluator.direction.value
         system, user = chat_prompt(
             problem.config.prompt,
@@ -262,6 +318,7 @@ class Proposer:
             direction,
             ancestors,
             self.templates,
+            failures,
         )
 
         def finish_chat(text: str) -> tuple[str | None, str]:
@@ -275,22 +332,23 @@ class Proposer:
                 return None, "the answer has no fenced code block"
             return checked(self.problem.language, parent, parent_blocks, code)
 
-        return user, system, (), "", finish_chat
+        return user, system, (), "", finish_chat, ""
 
-    def _older_regions(
-        self, parent: Candidate, inspirations: list[Candidate], index: int
-    ) -> list[str]:
-        """Regions of the inspirations, worst first, skipping copies of the parent's."""
-        language = self.problem.language
-        scored = [p for p in inspirations if p.ok]
-        scored.sort(key=lambda p: self.problem.objective.key(p.score), reverse=True)
-        regions: list[str] = []
-        parent_region = split(parent.code, language).regions[index]
-        for p in scored:
-            region = split(p.code, language).regions[index]
-            if region != parent_region and region not in regions:
-                regions.append(region)
-        return regions
+
+def _older_regions(
+    problem: Problem, parent: Candidate, inspirations: list[Candidate], index: int
+) -> list[str]:
+    """Regions of the inspirations, worst first, skipping copies of the parent's."""
+    language = problem.language
+    scored = [p for p in inspirations if p.ok]
+    scored.sort(key=lambda p: problem.objective.key(p.score), reverse=True)
+    regions: list[str] = []
+    parent_region = split(parent.code, language).regions[index]
+    for p in scored:
+        region = split(p.code, language).regions[index]
+        if region != parent_region and region not in regions:
+            regions.append(region)
+    return regions
 
 
 def checked(
@@ -311,7 +369,18 @@ def checked(
         new_names = unbound_names(tree) - undefined_names(parent.code)
         if new_names:
             return None, f"uses undefined name(s): {', '.join(sorted(new_names))}"
+        broken = broken_contract(parent.code, tree)
+        if broken:
+            return None, f"certain to fail when run: {broken}"
     return code, ""
+
+
+def _region(code: str, language: str, index: int) -> str:
+    """Region ``index`` of a failed child ('' when it had no program or other regions)."""
+    if not code:
+        return ""
+    regions = split(code, language).regions
+    return regions[index] if index < len(regions) else ""
 
 
 def _context(blocks: Blocks, index: int) -> str:

@@ -24,6 +24,8 @@ from evolve.events import Listener, RunFinished
 from evolve.llm.ensemble import Ensemble, build_ensemble, client_kind, resolve_models
 from evolve.llm.replay import Recording, ReplayClient
 from evolve.llm.retry import Sleep, no_sleep, real_sleep
+from evolve.novelty import from_config
+from evolve.novelty.screen import LiveScreen, RecordedScreen, Screen
 from evolve.problem import Problem, load_problem, problem_from_config, set_dotted, validate_config
 from evolve.search.runner import Runner
 from evolve.store.store import Store, resolve_db_url
@@ -134,8 +136,11 @@ class Session:
         executor: SandboxExecutor,
         notice: str = "",
         sleep: Sleep = real_sleep,
+        screen: Screen | None = None,
     ) -> None:
         self.problem = problem
+        self.screen = screen
+        """The novelty screen (``[novelty]``), if the run has one."""
         self.store = store
         self.run_id = run_id
         self.ensemble = ensemble
@@ -169,6 +174,7 @@ class Session:
         clients = None
         sleep = real_sleep
         run_id = ""
+        screen: Screen | None = None
         if start.resume is not None or start.fork is not None:
             run_id, problem = _recorded_problem(store, start.resume or start.fork, changes, spell)
             config = problem.config.model_dump(mode="json")
@@ -187,6 +193,8 @@ class Session:
             specs = [m.name for m in resolve_models(problem.config.llm)[0]]
             clients = {spec: ReplayClient(spec, client_kind(spec), recording) for spec in specs}
             sleep = no_sleep  # the recorded faults are replayed without their waits
+            if problem.config.novelty.enabled:  # decided as recorded, measuring nothing
+                screen = RecordedScreen(list(recording.calls.values()), _reask(problem))
             run_id = _create_run(store, problem, origin=f"replay:{source_id}")
         else:
             assert start.problem is not None  # Start.check
@@ -196,8 +204,13 @@ class Session:
         # sandbox is an error that leaves no run behind.
         ensemble = build_ensemble(problem.config.llm, clients)
         executor = build_executor(problem, hidden=store.files())
+        if screen is None:
+            check = from_config(
+                problem.config.novelty, problem.language, timeout=problem.config.llm.timeout
+            )
+            screen = LiveScreen(check, _reask(problem)) if check is not None else None
         run_id = run_id or _create_run(store, problem)
-        return cls(problem, store, run_id, ensemble, executor, notice, sleep)
+        return cls(problem, store, run_id, ensemble, executor, notice, sleep, screen)
 
     async def drive(self, listener: Listener | None = None) -> RunFinished:
         """Run the search to its end (once). Stopped from outside (Ctrl-C before the
@@ -211,6 +224,7 @@ class Session:
             self.run_id,
             listener=listener,
             sleep=self.sleep,
+            screen=self.screen,
         )
         try:
             return await runner.run()
@@ -220,6 +234,8 @@ class Session:
         finally:
             await self.ensemble.close()  # the embedded model's process
             await self.executor.close()  # warm containers and the like
+            if self.screen is not None:
+                await self.screen.close()  # the embedding model's process, the judge's client
 
     def run(self, listener: Listener | None = None) -> RunFinished:
         """``drive`` from synchronous code. Under an event loop that is already running
@@ -241,6 +257,10 @@ class Session:
         else:
             status, message = RunStatus.FAILED, f"stopped on {type(exc).__name__}: {exc}"
         self.store.set_run_status(self.run_id, status, message)
+
+
+def _reask(problem: Problem) -> bool:
+    return problem.config.novelty.action == "reask"
 
 
 def _create_run(store: Store, problem: Problem, origin: str = "") -> str:

@@ -160,6 +160,22 @@ def test_grid_offer() -> None:
     assert grid.offer((1,), prog(5, 9.0))
     assert [p.iteration for p in grid.elites()] == [4, 5]
     assert len(grid) == 2
+    assert grid.cell_of(prog(4, 4.0).code_hash) == (0,)
+    assert grid.cell_of(prog(5, 9.0).code_hash) == (1,)
+    assert grid.cell_of(prog(1, 5.0).code_hash) is None  # beaten: no elite any more
+
+
+@pytest.mark.parametrize("maximize", [True, False])
+def test_island_order_statistics(maximize: bool) -> None:
+    a = archive(islands=1, maximize=maximize, population_size=3, elite_pool=1)
+    island = a.islands[0]
+    assert island.best() is island.worst() is island.median() is None
+    for it, score in enumerate((2.0, 4.0, 1.0, 3.0)):
+        a.apply(prog(it, score, x=5.5))  # one cell: the beaten ones can be evicted
+    assert island.joined == 4 and len(island) == 3  # the evicted one had joined
+    ranked = [p.score for p in island.ranked]
+    assert ranked == ([4.0, 3.0, 2.0] if maximize else [1.0, 2.0, 3.0])
+    assert (island.best().score, island.median().score, island.worst().score) == tuple(ranked)
 
 
 # --- features ------------------------------------------------------------------------------

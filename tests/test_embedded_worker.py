@@ -78,6 +78,26 @@ def test_stop_pattern_ends_the_answer_where_the_function_ends(llm: Any) -> None:
         assert cut["tokens_out"] <= whole["tokens_out"]
 
 
+def test_avoid_makes_the_answer_depart_from_the_parent_at_the_cut(llm: Any) -> None:
+    # The prompt ends inside a copy of the parent's loop header: left alone, the model
+    # mostly writes the parent's own number; with ``avoid`` it never starts with it.
+    body = PROGRAM.split("def search(")[1]
+    given = "def search_v1(" + body.split("range(")[0] + "range("
+    rest = "100):\n        x = rng.uniform(low, high)"
+    prompt = PROGRAM + "\n\n" + given
+    plain, steered = [], []
+    for seed in range(6):
+        plain.append(local_worker.complete(llm, None, request(prompt, seed, max_tokens=8))["text"])
+        answer = local_worker.complete(llm, None, request(prompt, seed, max_tokens=8, avoid=rest))
+        steered.append(answer["text"])
+    assert sum(t.startswith("1") for t in plain) >= 2, plain  # what copying looks like
+    for text in steered:
+        assert text and not text[0].isspace() and not rest.startswith(text[:1]), steered
+    # Later positions are untouched: with nothing to avoid, the answers are the plain ones.
+    again = local_worker.complete(llm, None, request(prompt, 0, max_tokens=8, avoid=""))
+    assert again["text"] == plain[0]
+
+
 def worker_pid() -> int:
     pids = LocalLlama.worker_pids()
     assert len(pids) == 1

@@ -6,31 +6,30 @@ the Store on resume: the database is the truth, this is a cache.
 
 - The initial program (iteration 0) seeds every island.
 - A valid child joins its parent's island and competes for its cell.
+- Every applied candidate counts as a child of its parent, if the archive holds it (the
+  ``weighted`` parent rule prefers programs with fewer children).
 - Every ``migration_interval`` iterations each island sends its best elites to the next
   island of the ring; a program already present there (same code) is not sent twice.
 - An island holds at most ``search.population_size`` programs: past it, the worst-ranked
   program that is neither an elite of the island's grid nor the island's best is evicted
   (ties on the score: the oldest first), see ``evolve.archive.population``.
 
-Cost: applying a candidate, drawing a parent and inspirations, and asking for the best
-(of an island or of all) take O(log n) in the programs held; a migration moves a share of
-each island's elites at O(log n) each. The exception is re-binning: when a program widens
+Cost: applying a candidate, drawing a parent and inspirations by the default rule, and
+asking for the best (of an island or of all) take O(log n) in the programs held (other
+parent rules: up to O(population_size) a draw, see ``evolve.archive.parents``); a
+migration moves a share of each island's elites at O(log n) each. The exception is re-binning: when a program widens
 an adaptive feature range, every island's grid is rebuilt from its members, O(islands x
 population_size x log population_size), bounded by the cap and not by the run's length.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
-from collections.abc import Iterator, Sequence
-from typing import overload
-
-from sortedcontainers import SortedKeyList
 
 from evolve.archive.features import Dimension
 from evolve.archive.map_elites import Cell, Grid, rank_key_of
+from evolve.archive.parents import ParentSampler, View
 from evolve.archive.population import Island
 from evolve.config import FeatureConfig, SearchConfig
 from evolve.core.objective import Objective
@@ -51,8 +50,11 @@ class IslandArchive:
         self.migrations = 0
         self._rank = rank_key_of(objective)
         self._best: Candidate | None = None
-        # id -> [candidate, how many islands hold it]: ``get`` and ``len`` without a scan.
+        self._initial: Candidate | None = None
+        # id -> [candidate, how many islands hold it, its children applied so far]: ``get``,
+        # ``len`` and ``children`` without a scan.
         self._held: dict[str, list] = {}
+        self.parents = ParentSampler(search, objective)
 
     @property
     def members(self) -> list[dict[str, Candidate]]:
@@ -66,6 +68,13 @@ class IslandArchive:
     # the deterministic step ------------------------------------------------
     def apply(self, program: Candidate) -> None:
         """Take one candidate, in iteration order (valid or not: the clock still ticks)."""
+        parent = self._held.get(program.parent_id) if program.parent_id else None
+        if parent is not None:
+            parent[2] += 1
+        if program.ok and program.iteration == 0:
+            self._initial = program
+            if self.search.parent_selection == "initial":
+                self._hold(program)  # every child's parent: held whatever the islands evict
         if program.ok:
             islands = range(self.n) if program.iteration == 0 else [program.island % self.n]
             for island in islands:
@@ -97,7 +106,7 @@ class IslandArchive:
             self._release(gone)
 
     def _hold(self, program: Candidate) -> None:
-        entry = self._held.setdefault(program.id, [program, 0])
+        entry = self._held.setdefault(program.id, [program, 0, 0])
         entry[1] += 1
 
     def _release(self, program: Candidate) -> None:
@@ -142,65 +151,21 @@ class IslandArchive:
         """How many distinct programs the archive holds (all islands together)."""
         return len(self._held)
 
-    def sample(self, island: int, rng: random.Random) -> tuple[Candidate, list[Candidate]]:
-        """A parent and inspirations from one island, mixing exploitation and exploration.
+    def children(self, program: Candidate) -> int:
+        """How many children of ``program`` have been applied (valid or not) while the
+        archive held it. O(1)."""
+        entry = self._held.get(program.id)
+        return entry[2] if entry is not None else 0
 
-        Parent: with chance ``exploration_ratio`` a uniformly random elite of the grid
-        (oldest-first order); with chance ``exploitation_ratio`` one of the island's top
-        ``elite_pool``; else the island's best. Inspirations: the best elite other than the
-        parent, then a random sample of the other elites."""
+    def sample(self, island: int, rng: random.Random) -> tuple[Candidate, list[Candidate]]:
+        """A parent and inspirations from one island, by ``search.parent_selection`` and
+        ``search.inspiration_selection`` (``evolve.archive.parents``; the default: with
+        chance ``exploration_ratio`` a uniformly random elite of the grid, with chance
+        ``exploitation_ratio`` one of the island's top ``elite_pool``, else the island's
+        best; inspirations the best elite other than the parent, then a random sample of
+        the other elites)."""
         pool = self.islands[island % self.n]
         if not len(pool):  # an island can be empty only if the initial program failed
             raise RuntimeError(f"island {island % self.n} has no valid program to sample")
-        grid = pool.grid
-        search = self.search
-        r = rng.random()
-        if r < search.exploration_ratio and len(grid):
-            parent: Candidate = rng.choice(grid.by_age)
-        elif r < search.exploration_ratio + search.exploitation_ratio:
-            parent = rng.choice(pool.top(search.elite_pool))
-        else:
-            parent = pool.ranked[0]
-        skip = None
-        if grid.holds(parent.code_hash):
-            skip = grid.by_rank.bisect_key_left(self._rank(parent))
-        others = _Skipping(grid.by_rank, skip)
-        inspirations: list[Candidate] = []
-        wanted = search.num_inspirations
-        if len(others) and wanted:
-            inspirations.append(others[0])  # the island's best other elite
-            rest = _Skipping(grid.by_rank, skip, start=1)
-            inspirations.extend(rng.sample(rest, min(wanted - 1, len(rest))))
-        return parent, inspirations
-
-
-class _Skipping(Sequence[Candidate]):
-    """A kept-sorted list seen from ``start`` on, without the item at index ``skip``: what
-    ``random.sample`` draws from, indexed in O(log n) instead of copied."""
-
-    def __init__(self, base: SortedKeyList, skip: int | None, start: int = 0) -> None:
-        self.base, self.skip, self.start = base, skip, start
-
-    def __len__(self) -> int:
-        return max(0, len(self.base) - (self.skip is not None) - self.start)
-
-    def __iter__(self) -> Iterator[Candidate]:
-        # What ``random.sample`` copies when the sequence is short: one pass, no lookups.
-        kept = (p for i, p in enumerate(self.base) if i != self.skip)
-        return itertools.islice(kept, self.start, None)
-
-    @overload
-    def __getitem__(self, index: int) -> Candidate: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Candidate]: ...
-    def __getitem__(self, index: int | slice) -> Candidate | list[Candidate]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        position = index + self.start
-        if self.skip is not None and position >= self.skip:
-            position += 1
-        return self.base[position]
+        view = View(pool, self.children, self.cell_of, self._initial, self._best)
+        return self.parents.sample(view, rng)

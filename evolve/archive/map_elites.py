@@ -3,7 +3,8 @@
 Besides the cells, the grid keeps its elites in two kept-sorted orders, so the archive's
 draws index into them in O(log n) instead of sorting on every draw: by age (exploration
 draws a uniformly random elite from this order) and by rank (inspirations are the best
-elites). Scores are compared only through the problem's ``Objective``.
+elites), and each elite's cell by its code (diverse inspirations measure how far apart two
+elites' cells are). Scores are compared only through the problem's ``Objective``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class Grid:
         self.cells: dict[Cell, Candidate] = {}
         self.by_age: SortedKeyList = SortedKeyList(key=age_key)
         self.by_rank: SortedKeyList = SortedKeyList(key=rank_key_of(objective))
-        self._hashes: set[str] = set()
+        self._cell_of: dict[str, Cell] = {}
+        """Each elite's cell, by code hash."""
 
     def offer(self, cell: Cell, program: Candidate) -> bool:
         """Place ``program`` in ``cell`` if it is empty or the program beats its elite (a tie
@@ -51,16 +53,20 @@ class Grid:
         if incumbent is not None:
             self.by_age.remove(incumbent)
             self.by_rank.remove(incumbent)
-            self._hashes.discard(incumbent.code_hash)
+            del self._cell_of[incumbent.code_hash]
         self.cells[cell] = program
         self.by_age.add(program)
         self.by_rank.add(program)
-        self._hashes.add(program.code_hash)
+        self._cell_of[program.code_hash] = cell
         return True
 
     def holds(self, code_hash: str) -> bool:
         """True when the program with this code is an elite of some cell."""
-        return code_hash in self._hashes
+        return code_hash in self._cell_of
+
+    def cell_of(self, code_hash: str) -> Cell | None:
+        """The cell whose elite has this code, or None when it is no elite. O(1)."""
+        return self._cell_of.get(code_hash)
 
     def elites(self) -> list[Candidate]:
         """The elites, in a stable order (by iteration). O(cells): for inspection."""

@@ -33,6 +33,9 @@ class Island:
         self.grid = Grid(objective)
         self.evictable: SortedKeyList = SortedKeyList(key=self._eviction_key)
         """The members that are not elites; the last one is evicted first."""
+        self.joined = 0
+        """How many programs have joined the island so far, evicted ones included (the
+        ``clusters`` parent rule's temperature falls with it)."""
 
     def _eviction_key(self, program: Candidate) -> tuple[float, int, str]:
         # Ascending: best score first, and among equal scores the newest first, so the
@@ -46,6 +49,7 @@ class Island:
             return False
         self.members[program.code_hash] = program
         self.ranked.add(program)
+        self.joined += 1
         return True
 
     def place(self, cell: Cell, program: Candidate) -> None:
@@ -94,6 +98,14 @@ class Island:
     def best(self) -> Candidate | None:
         """The best member (ties: the oldest). O(1)."""
         return self.ranked[0] if self.ranked else None
+
+    def worst(self) -> Candidate | None:
+        """The worst member (ties: the newest). O(1)."""
+        return self.ranked[-1] if self.ranked else None
+
+    def median(self) -> Candidate | None:
+        """The member ranked in the middle (the better of two middles). O(log n)."""
+        return self.ranked[(len(self.ranked) - 1) // 2] if self.ranked else None
 
     def top(self, count: int) -> list[Candidate]:
         """The ``count`` best members, best first. O(log n + count)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from evolve.code.blocks import comment_prefix
@@ -112,6 +113,7 @@ def build_prompt(
     language: str,
     hint: str = ".",
     given: str = "",
+    failed: Sequence[tuple[str, str]] = (),
 ) -> CompletionPrompt:
     """A completion prompt: ``older_regions`` (worst first), then the parent, then the new header.
 
@@ -120,6 +122,9 @@ def build_prompt(
     keeps a base model from copying the previous version verbatim. ``given`` (see
     ``body_prefix``) starts the new body with the parent's first lines, so the model rewrites
     only the rest: a local change that stays coherent far more often than a whole new body.
+    ``failed`` lists earlier attempts at the new version that failed, as (region or '',
+    reason): each is shown commented out, under a comment saying why, just before the new
+    header, so the model sees what not to write again.
     """
     parts = function_parts(parent_region) if language == "python" else None
     regions = [*older_regions, parent_region]
@@ -145,7 +150,10 @@ def build_prompt(
             body = _rename(p.body, p.name, name)
             chunks.append(header + doc + body.rstrip() + "\n\n\n")
         version = len(regions)
-        header = _rename(parts.decorators_and_header, parts.name, f"{parts.name}_v{version}")
+        new_name = f"{parts.name}_v{version}"
+        for region, reason in failed:
+            chunks.append(_failed_attempt(region, reason, parts.name, new_name, "#"))
+        header = _rename(parts.decorators_and_header, parts.name, new_name)
         chunks.append(
             header + f'{indent}"""Improved version of `{parts.name}_v{version - 1}`{hint}"""\n'
         )
@@ -163,8 +171,28 @@ def build_prompt(
         label = "first version" if version == 0 else f"improved version of version {version - 1}"
         chunks.append(f"{mark} Version {version}: {label}\n{region.rstrip()}\n\n")
     version = len(regions)
+    for region, reason in failed:
+        chunks.append(_failed_attempt(region, reason, "", f"version {version}", mark))
     chunks.append(f"{mark} Version {version}: improved version of version {version - 1}{hint}\n")
     return CompletionPrompt("".join(chunks), None, version, language)
+
+
+MAX_FAILED_REASON_CHARS = 200
+
+
+def _failed_attempt(region: str, reason: str, name: str, new_name: str, mark: str) -> str:
+    """One failed attempt, commented out: why it failed, then its code (if it had any)."""
+    why = " ".join(reason.split("\n")[0].split())
+    if len(why) > MAX_FAILED_REASON_CHARS:
+        why = why[: MAX_FAILED_REASON_CHARS - 3] + "..."
+    parts = function_parts(region) if name else None
+    if parts is not None and parts.name == name:
+        code = _rename(parts.decorators_and_header + parts.docstring + parts.body, name, new_name)
+    else:
+        code = region
+    lines = [f"{mark} An attempt at {new_name} that failed ({why}):\n"]
+    lines.extend(f"{mark} {line}".rstrip() + "\n" for line in code.rstrip().splitlines())
+    return "".join(lines) + "\n\n"
 
 
 _CUT_RE = re.compile(r"(?<![\w.])(?:\d+(?:\.\d*)?(?:e-?\d+)?|[A-Za-z_]\w*)|[(\[=]")

@@ -3,7 +3,8 @@
 
 A candidate's status says where its life ended: it was evaluated (its verdict: ``ok``,
 ``error``, ``timeout``, ``filtered``), or it never was (``invalid``: no program could be made
-of the model's answer; ``duplicate``: the same code as an earlier candidate). An evaluation
+of the model's answer; ``duplicate``: the same code as an earlier candidate; ``similar``: too close to a program on
+its island). An evaluation
 has one more verdict, ``evaluator_error``, which is the problem's fault and never a
 candidate's: a candidate that meets it is stored as ``error`` (``Verdict.candidate_status``).
 """
@@ -48,6 +49,9 @@ class CandidateStatus(StrEnum):
     touched code outside the EVOLVE-BLOCKs, it does not parse, ...); never evaluated."""
     DUPLICATE = "duplicate"
     """The same code as an earlier candidate of the run; not evaluated again."""
+    SIMILAR = "similar"
+    """Too similar to a program on its island (``[novelty]``); not evaluated;
+    ``duplicate_of`` names that nearest neighbour."""
 
     @classmethod
     def _missing_(cls, value: object) -> CandidateStatus | None:
@@ -58,7 +62,11 @@ class CandidateStatus(StrEnum):
     @property
     def evaluated(self) -> bool:
         """True when the candidate was really evaluated (a twin of it is a duplicate)."""
-        return self not in (CandidateStatus.INVALID, CandidateStatus.DUPLICATE)
+        return self not in (
+            CandidateStatus.INVALID,
+            CandidateStatus.DUPLICATE,
+            CandidateStatus.SIMILAR,
+        )
 
 
 class RunStatus(StrEnum):

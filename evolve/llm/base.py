@@ -30,6 +30,10 @@ class LLMRequest:
     caller cuts the same way."""
     key: tuple[int, int] | None = None
     """(iteration, call number): where this call sits in the run, for record and replay."""
+    avoid: str = ""
+    """Completion models: text the answer must not begin with (nor with blanks), so that it
+    departs from the parent where the prompt cut it. The embedded model honours it; other
+    clients ignore it (an answer that copies the parent is then asked again)."""
 
 
 def shown_prompt(request: LLMRequest) -> str:

@@ -1,10 +1,14 @@
 """What the model selector learns from each candidate, in iteration order.
 
-Every LLM call of a candidate is one lesson for the model that made it: the call whose
-answer became the child earns the child's improvement over its parent
-(``improvement_reward``, normalised by the spread of scores seen so far); every other call
-(failed, unusable, a repeat) earns 0. Applied in iteration order, from stored rows alone,
-so a resumed or replayed run's selector ends where the original's did.
+Every LLM call of a candidate is one update of the model that made it (a model asked again
+after an unusable answer, ``llm.attempts``, is updated once per call). The call whose
+answer became the child, when the child was evaluated ``ok`` (valid, and novel: a repeat is
+a duplicate, never evaluated), earns ``improvement_reward``: 0.5 to 1 when the child beats
+its parent (its gain normalised by the spread of scores seen so far in the run), else the
+small ``VALID_REWARD`` (0.05). Every other call (failed, unusable, a repeat, an invalid
+child, one whose evaluation failed) earns 0. How the selector weighs these rewards against
+exploration is in ``evolve.llm.selection``. Applied in iteration order, from stored rows
+alone, so a resumed or replayed run's selector ends where the original's did.
 """
 
 from __future__ import annotations

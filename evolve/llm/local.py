@@ -222,6 +222,7 @@ class LocalLlama:
                         "seed": request.seed,
                         "stop": list(request.stop),
                         "stop_pattern": request.stop_pattern,
+                        "avoid": request.avoid,
                     }
                 )
             except WorkerDied as exc:

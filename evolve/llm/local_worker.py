@@ -19,6 +19,12 @@ What it does beyond plain completion:
   and seed only. The task, the fixed code and the oldest versions, shown first in every
   prompt, are then evaluated once per run instead of once per call.
 
+* **Forced divergence.** A request may name text the answer must not begin with
+  (``avoid``: the rest of the parent's function after the start the prompt already gave):
+  at the first sampled position every token that is blank or whose text, less leading
+  blanks, starts that text is masked, so the model's answer departs from the parent right
+  where the prompt was cut instead of copying it. Later positions are sampled as usual.
+
 Standard library and ``llama_cpp`` only; the parent's protocol lives in ``local.py``.
 """
 
@@ -180,6 +186,49 @@ class PrefixStates:
         return True
 
 
+class Openings:
+    """Every token's text, indexed by its text less leading blanks, to find at once the
+    tokens an answer may not begin with (built on first use: about a second for Gemma's
+    262,144 tokens)."""
+
+    def __init__(self, llm: Any) -> None:
+        self.by_text: dict[str, list[int]] = {}
+        self.blank: list[int] = []
+        for token in range(llm.n_vocab()):
+            piece = llm.detokenize([token]).decode("utf-8", "replace")
+            if not piece:
+                continue
+            if not piece.strip():
+                self.blank.append(token)
+            else:
+                self.by_text.setdefault(piece.lstrip(), []).append(token)
+
+    def banned(self, avoid: str) -> list[int]:
+        """Tokens that are blank or whose text (less leading blanks) starts ``avoid``."""
+        found = list(self.blank)
+        for end in range(1, len(avoid) + 1):
+            found.extend(self.by_text.get(avoid[:end], ()))
+        return found
+
+
+def first_token_mask(llm: Any, start: int, banned: list[int]) -> Any:
+    """A logits processor masking ``banned`` at the first sampled position only."""
+    import numpy as np
+    from llama_cpp import LogitsProcessorList
+
+    ids = np.asarray(banned, dtype=np.int64)
+
+    def mask(input_ids: Any, scores: Any) -> Any:
+        if len(input_ids) == start:
+            scores[ids] = -np.inf
+        return scores
+
+    return LogitsProcessorList([mask])
+
+
+_OPENINGS: dict[int, Openings] = {}
+
+
 def complete(llm: Any, states: PrefixStates | None, request: dict[str, Any]) -> dict[str, Any]:
     """One completion; the answer as a dict (``error`` set when the request cannot fit).
 
@@ -225,6 +274,11 @@ def complete(llm: Any, states: PrefixStates | None, request: dict[str, Any]) -> 
             return pattern.search(said) is not None
 
         criteria = StoppingCriteriaList([reached])
+    processors = None
+    avoid = str(request.get("avoid") or "")[:64]
+    if avoid.strip():
+        openings = _OPENINGS.get(id(llm)) or _OPENINGS.setdefault(id(llm), Openings(llm))
+        processors = first_token_mask(llm, len(tokens), openings.banned(avoid.lstrip()))
     out = llm.create_completion(
         tokens,
         stopping_criteria=criteria,
@@ -235,6 +289,7 @@ def complete(llm: Any, states: PrefixStates | None, request: dict[str, Any]) -> 
         repeat_penalty=1.0,  # a penalty breaks the copying that code edits need
         seed=int(request["seed"]) if request.get("seed") is not None else -1,
         stop=list(request.get("stop") or ()) or None,
+        logits_processor=processors,
     )
     choice = out["choices"][0]
     usage = out.get("usage") or {}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from evolve.core.records import Candidate
 from evolve.llm.ensemble import Member
+from evolve.search.failures import Failure
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class Draw:
     """The last iteration this one may know of (earlier programs it must not repeat)."""
     seconds: float = 0.0
     """The search's own time spent drawing it."""
+    failures: tuple[Failure, ...] = ()
+    """The parent's latest failed children, oldest first, as far as ``llm.failures`` asks."""
+    neighbours: tuple[Candidate, ...] = ()
+    """The island's programs when it was drawn, for the novelty screen (empty without one)."""
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,14 @@ from evolve.evaluation.executor import Evaluation, Executor
 from evolve.events import CandidateDone, Listener, RunFinished, RunStarted, Stopping
 from evolve.llm.ensemble import Ensemble
 from evolve.llm.retry import Sleep, StopSearch, real_sleep
+from evolve.novelty.screen import Screen
 from evolve.problem import Problem
 from evolve.proposal import CallLog, Proposal, calls_of
 from evolve.proposer import Proposer
 from evolve.search import child
 from evolve.search.draw import Applied, Draw
 from evolve.search.history import StoreHistory
+from evolve.search.repair import REPAIRABLE, Repairer
 from evolve.search.search import Search
 from evolve.search.stop import ABANDON, USER_INTERRUPT, Stop, signals
 from evolve.spending import Budget
@@ -47,6 +49,7 @@ class Runner:
         run_id: str,
         listener: Listener | None = None,
         sleep: Sleep = real_sleep,
+        screen: Screen | None = None,
     ) -> None:
         self.problem = problem
         self.config = problem.config
@@ -55,7 +58,8 @@ class Runner:
         self.ensemble = ensemble
         self.run_id = run_id
         self.listener = listener or (lambda _event: None)
-        self.proposer = Proposer(problem, sleep=sleep, models=[m.spec for m in ensemble.members])
+        specs = [m.spec for m in ensemble.members]
+        self.proposer = Proposer(problem, sleep=sleep, models=specs, screen=screen)
         self.budget = Budget(self.config.llm.budget_usd, self.config.llm.attempts)
         self._width = self.config.search.max_in_flight
         slots = self.config.sandbox.parallel or self._width
@@ -77,6 +81,11 @@ class Runner:
         """Per iteration in flight: set once it knows whether it evaluates its code."""
         self._stop: Stop | None = None
         self._done = 0
+        self._repairer = (
+            Repairer(self.proposer, self.budget, self.search, self._evaluate)
+            if self.config.llm.repair
+            else None
+        )
 
     # public -------------------------------------------------------------------------------
     async def run(self) -> RunFinished:
@@ -95,15 +104,7 @@ class Runner:
             problem_error, status_message = refused
             self.store.set_run_status(self.run_id, RunStatus.FAILED, status_message)
             raise UserError(problem_error)
-        calls = self.store.llm_calls(self.run_id)
-        for call in calls:
-            if not call.fault:  # what the model's answers cost, for the budget's estimates
-                self.budget.observe(call.model, call.prompt, call.tokens_in, call.tokens_out)
-        self.budget.spent = self.store.spent(self.run_id)
-        for applied in self.search.start(stored.values(), calls):
-            c = applied.candidate
-            if c.cell != stored[c.iteration].cell:  # committed, but never applied before
-                self.store.mark_applied(self.run_id, c.id, c.cell, c.engine_seconds, None)
+        _restore(self.store, self.run_id, self.budget, self.search, stored)
         self._done = len(stored) - 1
         self.store.set_selection(self.run_id, self.ensemble.selector.state())
         self.store.set_run_status(self.run_id, RunStatus.RUNNING)
@@ -192,13 +193,16 @@ class Runner:
                     log.tab.close()
                 self._proposing -= 1
                 self._wake.set()
-            return await self._decide(draw, proposal)
+            return await self._decide(draw, proposal, log)
         finally:
             self._claim_done[k].set()
 
-    async def _decide(self, draw: Draw, proposal: Proposal) -> tuple[Candidate, list[LLMCall]]:
-        """Evaluate the proposal's program unless it has none or an earlier one has its code,
-        then commit the candidate."""
+    async def _decide(
+        self, draw: Draw, proposal: Proposal, log: CallLog
+    ) -> tuple[Candidate, list[LLMCall]]:
+        """Evaluate the proposal's program unless it has none or an earlier one has its code
+        (and, under ``llm.repair``, once more after asking for a fix when it failed), then
+        commit the candidate."""
         k = draw.iteration
         engine = draw.seconds + proposal.engine_seconds
         waited = proposal.waited
@@ -206,7 +210,9 @@ class Runner:
         evaluation: Evaluation | None = None
         duplicate_of: str | None = None
         status, reason = CandidateStatus.INVALID, proposal.reason
-        if proposal.code is not None:
+        if proposal.similar_to is not None:  # the novelty screen's: never evaluated
+            status, duplicate_of = CandidateStatus.SIMILAR, proposal.similar_to
+        elif proposal.code is not None:
             digest = code_hash(proposal.code)
             if proposal.duplicate_of is None:
                 # Twins among candidates in flight: the earlier iteration evaluates, the
@@ -225,11 +231,14 @@ class Runner:
                 status, duplicate_of = CandidateStatus.DUPLICATE, earlier[1]
                 reason = f"same code as candidate #{earlier[0]}"
             else:
-                since = time.monotonic()
-                async with self._eval_gate:
-                    waited += time.monotonic() - since
-                    evaluation = await self.executor.evaluate(proposal.code)
+                evaluation, slot_wait = await self._evaluate(proposal.code)
+                waited += slot_wait
                 status, reason = child.outcome(evaluation)
+                if self._repairer is not None and status in REPAIRABLE:
+                    fixed = await self._repairer.run(draw, proposal, log, candidate_id, evaluation)
+                    proposal, evaluation, slot_wait = fixed
+                    waited += slot_wait
+                    status, reason = child.outcome(evaluation)
         self._claim_done[k].set()
         started = time.perf_counter()
         calls = calls_of(self.run_id, k, candidate_id, proposal.attempts)
@@ -242,6 +251,13 @@ class Runner:
         self.store.add_program(candidate, calls)
         return replace(candidate, engine_seconds=engine + time.perf_counter() - started), calls
 
+    async def _evaluate(self, code: str) -> tuple[Evaluation, float]:
+        """``code`` evaluated in one of the evaluation slots; and how long it waited for one."""
+        since = time.monotonic()
+        async with self._eval_gate:
+            waited = time.monotonic() - since
+            return await self.executor.evaluate(code), waited
+
     # starting and stopping ------------------------------------------------------------------
     def _check_target(self) -> None:
         target = self.config.search.target_score
@@ -251,12 +267,7 @@ class Runner:
     def _halt(self, stop: Stop, shown: str = "") -> None:
         """Stop for ``stop``, unless already stopping (an interrupt overrides other reasons,
         and abandoning overrides finishing)."""
-        current = self._stop
-        if (
-            current is not None
-            and not (stop.interrupt and not current.interrupt)
-            and not (stop.abandon and not current.abandon)
-        ):
+        if not stop.overrides(self._stop):
             return
         self._stop = stop
         self.listener(Stopping(shown or stop.reason, len(self._tasks)))
@@ -286,6 +297,21 @@ class Runner:
         self._halt(ABANDON)
         for task in self._tasks:
             task.cancel()
+
+
+def _restore(
+    store: Store, run_id: str, budget: Budget, search: Search, stored: dict[int, Candidate]
+) -> None:
+    """Bring the budget and the search to where the stored candidates and calls left them."""
+    calls = store.llm_calls(run_id)
+    for call in calls:
+        if not call.fault:  # what the model's answers cost, for the budget's estimates
+            budget.observe(call.model, call.prompt, call.tokens_in, call.tokens_out)
+    budget.spent = store.spent(run_id)
+    for applied in search.start(stored.values(), calls):
+        c = applied.candidate
+        if c.cell != stored[c.iteration].cell:  # committed, but never applied before
+            store.mark_applied(run_id, c.id, c.cell, c.engine_seconds, None)
 
 
 def _refusal(

@@ -29,7 +29,9 @@ from evolve.core.objective import Objective
 from evolve.core.records import Candidate, LLMCall
 from evolve.llm.ensemble import Ensemble
 from evolve.llm.feedback import Feedback
+from evolve.prompts import redact
 from evolve.search.draw import Applied, Draw
+from evolve.search.failures import FailureMemory
 from evolve.search.history import History, MemoryHistory
 
 _SWEEP = 1024
@@ -69,6 +71,9 @@ class Search:
         """The ensemble member drawn for each iteration not yet applied."""
         self._lineage: dict[str, tuple[Candidate, ...]] = {}
         """Ancestors (nearest first) of the programs the archive may still hold."""
+        self._novelty = config.novelty.enabled
+        self.failures = FailureMemory(config.llm.failures, redact)
+        """The latest failed children of the programs the archive may still hold."""
 
     # resume ---------------------------------------------------------------------------
     def start(self, stored: Iterable[Candidate], calls: Iterable[LLMCall]) -> list[Applied]:
@@ -129,6 +134,11 @@ class Search:
         self.history.claimed(code_hash)
         return None
 
+    def release(self, iteration: int, code_hash: str) -> None:
+        """``iteration`` will not commit the code it claimed (it was repaired)."""
+        if self._claims.get(code_hash, (None,))[0] == iteration:
+            del self._claims[code_hash]
+
     # tell -------------------------------------------------------------------------------
     def tell(self, candidate: Candidate, calls: Sequence[LLMCall] = ()) -> list[Applied]:
         """Iteration ``candidate.iteration`` ended (committed to the Store). Returns the
@@ -178,6 +188,7 @@ class Search:
                 lineage = (parent, *self._lineage.get(parent.id, ())) if parent else ()
                 self._lineage[candidate.id] = lineage[: self.config.llm.ancestry]
             self.history.applied(candidate)
+            self.failures.observe(candidate)
             claim = self._claims.get(candidate.code_hash)
             if claim is not None and claim[0] == k:
                 del self._claims[candidate.code_hash]  # the History answers for it now
@@ -232,12 +243,15 @@ class Search:
             rng=rng,
             view=k - self.lag,
             seconds=time.perf_counter() - started,
+            failures=self.failures.of(parent.id),
+            neighbours=tuple(self.archive.members[island].values()) if self._novelty else (),
         )
 
     def _sweep(self) -> None:
-        """Forget the ancestries of programs the archive no longer holds, every
+        """Forget the ancestries and failures of programs the archive no longer holds, every
         ``_SWEEP`` iterations (at fixed iterations, so a resumed run forgets what the
         original forgot; in-flight draws carry their own)."""
         if self.applied % _SWEEP:
             return
         self._lineage = {i: a for i, a in self._lineage.items() if self.archive.get(i) is not None}
+        self.failures.forget(lambda i: self.archive.get(i) is not None)

@@ -24,6 +24,15 @@ class Stop:
     def interrupt(self) -> bool:
         return self.status is RunStatus.INTERRUPTED
 
+    def overrides(self, current: Stop | None) -> bool:
+        """Whether this reason replaces ``current``: the first reason stands, except that
+        an interrupt overrides other reasons and abandoning overrides finishing."""
+        return (
+            current is None
+            or (self.interrupt and not current.interrupt)
+            or (self.abandon and not current.abandon)
+        )
+
 
 USER_INTERRUPT = Stop("interrupted by the user", RunStatus.INTERRUPTED)
 ABANDON = Stop("interrupted; in-flight candidates abandoned", RunStatus.INTERRUPTED, abandon=True)

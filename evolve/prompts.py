@@ -71,6 +71,8 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
             "direction",
             "inspirations",
             "ancestry",
+            "mate",
+            "notes",
             "current",
             "artifacts",
             "failures",
@@ -177,6 +179,27 @@ def describe_failures(failures: Sequence[Failure]) -> str:
     )
 
 
+def describe_notes(notes: Sequence[str]) -> str:
+    """The run's latest notes (``[notes]``), oldest first; '' when there are none."""
+    if not notes:
+        return ""
+    body = "\n\n".join(redact(n.strip()) for n in notes)
+    return f"# Notes on this run so far (what helped, what failed)\n{body}\n\n"
+
+
+def describe_mate(mate: Candidate | None, language: str, primary: str) -> str:
+    """Crossover's second parent, and the request to combine it with the current program;
+    '' for a plain mutation."""
+    if mate is None:
+        return ""
+    return (
+        "# A second parent to combine with the current program\n"
+        "This program of the search works differently from the current one. Write a child "
+        "of both: the current program, changed to take up what this one does well.\n"
+        f"## Second parent: {describe_outcome(mate, primary)}\n```{language}\n{mate.code}\n```\n\n"
+    )
+
+
 def chat_prompt(
     task: str,
     parent: Candidate,
@@ -188,6 +211,8 @@ def chat_prompt(
     ancestors: Sequence[Candidate] = (),
     templates: Templates | None = None,
     failures: Sequence[Failure] = (),
+    mate: Candidate | None = None,
+    notes: Sequence[str] = (),
 ) -> tuple[str, str]:
     """(system, user) messages asking a chat model to improve ``parent``."""
     templates = templates or DEFAULT_TEMPLATES
@@ -228,6 +253,8 @@ def chat_prompt(
         current=f"{describe_outcome(parent, primary)}\n```{language}\n{parent.code}\n```",
         artifacts=artifacts,
         failures=describe_failures(failures),
+        mate=describe_mate(mate, language, primary),
+        notes=describe_notes(notes),
         answer_format=answer_format,
     )
     return templates.fill("system"), user

@@ -1,56 +1,29 @@
 """The Proposer: from a parent and inspirations, ask one model of the ensemble for a child.
 
-Three mutation styles, chosen per model: SEARCH/REPLACE diffs and full rewrites for chat
-models, versioned-function completions for base models. Whatever the style, the child must
-keep every line outside the EVOLVE-BLOCKs, parse (for Python), and differ from its parent;
-an unusable answer is retried (``llm.attempts``) with a new sampling seed, and every call is
-recorded, failed or not.
+What is asked and how an answer becomes a child is ``evolve.asking``'s; this is the calling:
+an unusable answer is retried (``llm.attempts``) with a new sampling seed and the reason
+shown, a failing call is retried with backoff and then handed to the next model, the
+novelty screen is asked about each child, and every call is recorded, failed or not.
 """
 
 from __future__ import annotations
 
-import ast
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from evolve.code.blocks import Blocks, check_preserved, split
-from evolve.code.contract import broken_contract
-from evolve.code.diff import apply_edits, parse_edits
-from evolve.code.names import unbound_names, undefined_names
-from evolve.code.versions import (
-    CompletionError,
-    body_prefix,
-    build_prompt,
-    function_parts,
-    region_from_completion,
-    stop_pattern,
-    stop_sequences,
-)
-from evolve.config import MutationStyle
-from evolve.core.records import Candidate, code_hash
+from evolve.asking import Asker
+from evolve.core.records import code_hash
 from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, shown_prompt
 from evolve.llm.ensemble import Member
 from evolve.llm.retry import Health, RetryPolicy, Sleep, StopSearch, real_sleep
 from evolve.novelty.screen import Screen, Screened
 from evolve.problem import Problem
-from evolve.prompts import chat_prompt, extract_code_block, redact
+from evolve.prompts import redact
 from evolve.proposal import Attempt, CallLog, Proposal
 from evolve.search.draw import Draw
-from evolve.search.failures import Failure, unusable
-
-DEFAULT_HINTS = (
-    ".",
-    " with more iterations.",
-    " that refines the best solution found so far.",
-    " with different constants.",
-    " that tries a new idea.",
-    " with a better strategy.",
-    " that is simpler.",
-)
-
-_CONTEXT_CHARS = 2500
+from evolve.search.failures import unusable
 
 
 class Proposer:
@@ -67,11 +40,10 @@ class Proposer:
         self.screen = screen
         """The novelty screen (``[novelty]``), if the run has one."""
         llm = problem.config.llm
-        self.hints = tuple(llm.hints or DEFAULT_HINTS)
+        self.asker = Asker(problem)
         self.policy = policy or RetryPolicy(llm.retries, llm.backoff, llm.backoff_max)
         self.health = health or Health(llm.outage_seconds, models)
         self.sleep = sleep
-        self.templates = problem.templates
         self._jitter = random.Random()  # timing only: never touches what the run computes
 
     async def propose(
@@ -120,18 +92,25 @@ class Proposer:
             started = time.perf_counter()
             seed = rng.randrange(2**31 - 1)
             temperature = m.draw_temperature(rng)
-            prompt, system, stop, pattern, finish, avoid = self._prompt(
-                parent, inspirations, m, rng, ancestors, failures[-keep:] if keep else []
+            asked = self.asker.ask(
+                parent,
+                inspirations,
+                m,
+                rng,
+                ancestors,
+                failures[-keep:] if keep else [],
+                draw.mate,
+                draw.notes,
             )
             request = LLMRequest(
-                prompt=prompt,
-                system=system,
+                prompt=asked.prompt,
+                system=asked.system,
                 temperature=temperature,
                 max_tokens=m.max_tokens,
                 seed=seed,
-                stop=stop,
-                stop_pattern=pattern,
-                avoid=avoid,
+                stop=asked.stop,
+                stop_pattern=asked.stop_pattern,
+                avoid=asked.avoid,
             )
             log.worked += time.perf_counter() - started
             response = await self._call(m, request, log)
@@ -143,7 +122,7 @@ class Proposer:
                 continue
             answered += 1
             started = time.perf_counter()
-            code, reason = finish(response.text)
+            code, reason = asked.finish(response.text)
             duplicate_of = known(code_hash(code)) if code is not None else None
             log.worked += time.perf_counter() - started
             similar = None
@@ -259,136 +238,3 @@ class Proposer:
             )
             return response
         return None
-
-    def _prompt(
-        self,
-        parent: Candidate,
-        inspirations: list[Candidate],
-        member: Member,
-        rng: random.Random,
-        ancestors: Sequence[Candidate] = (),
-        failures: Sequence[Failure] = (),
-    ):
-        problem = self.problem
-        language = problem.language
-        parent_blocks = split(parent.code, language)
-        if member.mutation is MutationStyle.COMPLETION:
-            index = rng.randrange(len(parent_blocks.regions))
-            older = _older_regions(problem, parent, inspirations, index)
-            hint = rng.choice(self.hints)
-            given = ""
-            if rng.random() < problem.config.llm.continue_ratio:
-                given = body_prefix(parent_blocks.regions[index], rng)
-            prompt = build_prompt(
-                problem.config.prompt,
-                _context(parent_blocks, index),
-                parent_blocks.regions[index],
-                older,
-                language,
-                hint=hint,
-                given=given,
-                failed=[(_region(f.code, language, index), f.reason) for f in failures],
-            )
-
-            def finish(text: str) -> tuple[str | None, str]:
-                try:
-                    region = region_from_completion(prompt, text, parent_blocks.regions[index])
-                except CompletionError as exc:
-                    return None, str(exc)
-                regions = list(parent_blocks.regions)
-                regions[index] = region
-                return checked(
-                    self.problem.language, parent, parent_blocks, parent_blocks.join(regions)
-                )
-
-            stops = tuple(stop_sequences(prompt))
-            avoid = ""
-            if given and problem.config.llm.diverge:
-                parts = function_parts(parent_blocks.regions[index])
-                avoid = parts.body[len(given) :] if parts is not None else ""
-            return prompt.text, "", stops, stop_pattern(prompt), finish, avoid
-        direction = problem.config.evaluator.direction.value
-        system, user = chat_prompt(
-            problem.config.prompt,
-            parent,
-            inspirations,
-            member.mutation,
-            language,
-            problem.config.evaluator.primary_metric,
-            direction,
-            ancestors,
-            self.templates,
-            failures,
-        )
-
-        def finish_chat(text: str) -> tuple[str | None, str]:
-            if member.mutation is MutationStyle.DIFF:
-                outcome = apply_edits(parent.code, parse_edits(text))
-                if outcome.failures:
-                    return None, "diff did not apply: " + "; ".join(outcome.failures)
-                return checked(self.problem.language, parent, parent_blocks, outcome.code)
-            code = extract_code_block(text)
-            if code is None:
-                return None, "the answer has no fenced code block"
-            return checked(self.problem.language, parent, parent_blocks, code)
-
-        return user, system, (), "", finish_chat, ""
-
-
-def _older_regions(
-    problem: Problem, parent: Candidate, inspirations: list[Candidate], index: int
-) -> list[str]:
-    """Regions of the inspirations, worst first, skipping copies of the parent's."""
-    language = problem.language
-    scored = [p for p in inspirations if p.ok]
-    scored.sort(key=lambda p: problem.objective.key(p.score), reverse=True)
-    regions: list[str] = []
-    parent_region = split(parent.code, language).regions[index]
-    for p in scored:
-        region = split(p.code, language).regions[index]
-        if region != parent_region and region not in regions:
-            regions.append(region)
-    return regions
-
-
-def checked(
-    language: str, parent: Candidate, parent_blocks: Blocks, code: str
-) -> tuple[str | None, str]:
-    """A child's code if it may be evaluated, else None and why: fixed lines kept, changed,
-    and (Python) parses without introducing names nothing binds."""
-    problem_text = check_preserved(parent_blocks, code, language)
-    if problem_text:
-        return None, problem_text
-    if code == parent.code:
-        return None, "the answer does not change the program"
-    if language == "python":
-        try:
-            tree = ast.parse(code)
-        except SyntaxError as exc:
-            return None, f"syntax error: {exc.msg} (line {exc.lineno})"
-        new_names = unbound_names(tree) - undefined_names(parent.code)
-        if new_names:
-            return None, f"uses undefined name(s): {', '.join(sorted(new_names))}"
-        broken = broken_contract(parent.code, tree)
-        if broken:
-            return None, f"certain to fail when run: {broken}"
-    return code, ""
-
-
-def _region(code: str, language: str, index: int) -> str:
-    """Region ``index`` of a failed child ('' when it had no program or other regions)."""
-    if not code:
-        return ""
-    regions = split(code, language).regions
-    return regions[index] if index < len(regions) else ""
-
-
-def _context(blocks: Blocks, index: int) -> str:
-    """The fixed code before region ``index`` (imports, helpers), without marker lines."""
-    text = "".join(blocks.fixed[: index + 1])
-    lines = [ln for ln in text.splitlines() if "EVOLVE-BLOCK" not in ln]
-    context = "\n".join(lines).strip()
-    if len(context) > _CONTEXT_CHARS:
-        context = context[-_CONTEXT_CHARS:]
-        context = context[context.find("\n") + 1 :]
-    return context

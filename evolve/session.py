@@ -27,6 +27,7 @@ from evolve.llm.retry import Sleep, no_sleep, real_sleep
 from evolve.novelty import from_config
 from evolve.novelty.screen import LiveScreen, RecordedScreen, Screen
 from evolve.problem import Problem, load_problem, problem_from_config, set_dotted, validate_config
+from evolve.search.notes import Notes, notes_writer
 from evolve.search.runner import Runner
 from evolve.store.store import Store, resolve_db_url
 
@@ -137,10 +138,13 @@ class Session:
         notice: str = "",
         sleep: Sleep = real_sleep,
         screen: Screen | None = None,
+        notes: Notes | None = None,
     ) -> None:
         self.problem = problem
         self.screen = screen
         """The novelty screen (``[novelty]``), if the run has one."""
+        self.notes = notes or Notes(ensemble.members[0])
+        """Who writes the run's notes (``[notes]``), or a replay's recorded notes."""
         self.store = store
         self.run_id = run_id
         self.ensemble = ensemble
@@ -175,6 +179,7 @@ class Session:
         sleep = real_sleep
         run_id = ""
         screen: Screen | None = None
+        notes: Notes | None = None
         if start.resume is not None or start.fork is not None:
             run_id, problem = _recorded_problem(store, start.resume or start.fork, changes, spell)
             config = problem.config.model_dump(mode="json")
@@ -195,6 +200,7 @@ class Session:
             sleep = no_sleep  # the recorded faults are replayed without their waits
             if problem.config.novelty.enabled:  # decided as recorded, measuring nothing
                 screen = RecordedScreen(list(recording.calls.values()), _reask(problem))
+            notes = Notes(None, tuple(store.notes(source_id)))
             run_id = _create_run(store, problem, origin=f"replay:{source_id}")
         else:
             assert start.problem is not None  # Start.check
@@ -209,8 +215,9 @@ class Session:
                 problem.config.novelty, problem.language, timeout=problem.config.llm.timeout
             )
             screen = LiveScreen(check, _reask(problem)) if check is not None else None
+        notes = notes or Notes(notes_writer(problem, ensemble))
         run_id = run_id or _create_run(store, problem)
-        return cls(problem, store, run_id, ensemble, executor, notice, sleep, screen)
+        return cls(problem, store, run_id, ensemble, executor, notice, sleep, screen, notes)
 
     async def drive(self, listener: Listener | None = None) -> RunFinished:
         """Run the search to its end (once). Stopped from outside (Ctrl-C before the
@@ -225,6 +232,7 @@ class Session:
             listener=listener,
             sleep=self.sleep,
             screen=self.screen,
+            notes=self.notes,
         )
         try:
             return await runner.run()

@@ -93,6 +93,15 @@ BROKEN = {
         """,
         "returns 3 values where the parent's version returns 2",
     ),
+    "a name nothing defines": (
+        """
+        low, high = bounds
+        for _ in range(3):
+            value = objective(low, high)
+        return x, value
+        """,
+        "reads 'x', which nothing defines (NameError)",
+    ),
     "a local that shadows a global read first": (
         """
         low, high = bounds
@@ -213,3 +222,14 @@ def test_generators_and_none_returning_parents_promise_nothing() -> None:
 
 def test_unparsable_code_is_left_to_the_parser() -> None:
     assert broken_contract(PARENT, "def search(:\n") is None
+
+
+def test_names_from_the_module_builtins_and_the_parent_are_defined() -> None:
+    parent = "import math\nLIMIT = 3\n\ndef f():\n    return INJECTED, 1\n"
+    child = "import math\nLIMIT = 3\n\ndef f():\n    return INJECTED + math.pi + LIMIT + len([]), 2\n"
+    assert broken_contract(parent, child) is None
+    helper = child + "\ndef g():\n    global LATER\n    LATER = 1\n\ndef h():\n    return LATER\n"
+    assert broken_contract(parent, helper) is None
+    star = "from math import *\n\ndef f():\n    return pi, 1\n"
+    assert broken_contract(parent, star) is None
+    assert "reads 'nope'" in (broken_contract(parent, child.replace("LIMIT +", "nope +")) or "")

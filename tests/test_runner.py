@@ -353,15 +353,15 @@ def test_engine_time_counts_the_work_done_inside_a_proposal(
     model's calls: a candidate's recorded engine time includes them."""
     import time
 
-    from evolve.proposer import Proposer
+    from evolve.asking import Asker
 
-    build = Proposer._prompt
+    build = Asker.ask
 
     def slow_prompt(self, *args, **kwargs):
         time.sleep(0.03)  # the engine busy building a prompt, as a long archive would make it
         return build(self, *args, **kwargs)
 
-    monkeypatch.setattr(Proposer, "_prompt", slow_prompt)
+    monkeypatch.setattr(Asker, "ask", slow_prompt)
     problem, store, executor, _, ensemble = _setup(tmp_path, **{"search.iterations": 4})
     run_id, _, _ = _run(problem, store, executor, ensemble)
     children = store.programs(run_id)[1:]

@@ -32,7 +32,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from test_inspect_rundb import build_run_db
 
 from evolve.code.diff import unified_diff
-from evolve.core.records import Candidate
+from evolve.core.records import Candidate, Note
 from evolve.store.reader import Reader
 from evolve.store.store import Store, resolve_db_url
 
@@ -133,7 +133,8 @@ def wait_for(driver: webdriver.Chrome, script: str, timeout: float = 30) -> obje
 
 def tree_ids(driver: webdriver.Chrome) -> list[str]:
     return driver.execute_script(
-        "const t = document.getElementById('tree'); return t.data ? t.data[2].customdata : [];"
+        "const t = document.getElementById('tree');"
+        " return t.data ? t.data.find((d) => d.name === 'programs').customdata : [];"
     )
 
 
@@ -231,7 +232,11 @@ def test_a_new_program_appears_without_a_reload(
     )
     assert isinstance(child, Candidate)
     store.add_program(child)  # as a running search would
-    wait_for(browser, f"document.getElementById('tree').data[2].customdata.includes('{child.id}')")
+    wait_for(
+        browser,
+        "document.getElementById('tree').data.find((d) => d.name === 'programs')"
+        f".customdata.includes('{child.id}')",
+    )
     assert len(tree_ids(browser)) == before + 1
     assert browser.execute_script("return window.__sameDocument === true")
     assert browser.find_element(By.CSS_SELECTOR, f"#recent tr[data-program='{child.id}']")
@@ -242,6 +247,39 @@ def test_a_new_program_appears_without_a_reload(
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", grids)
     time.sleep(0.3)
     browser.save_screenshot(str(SCREENSHOTS / "grids.png"))
+
+
+def test_a_note_and_a_second_parent_are_shown(
+    browser: webdriver.Chrome, run_db: tuple[Path, str]
+) -> None:
+    db, run_id = run_db
+    store = Store(resolve_db_url(str(db)))
+    programs = store.programs(run_id)
+    store.add_note(Note(run_id, "ui-note-42: smaller steps near the best helped", "user", 3))
+    wait_for(browser, "document.getElementById('notes').textContent.includes('ui-note-42')")
+    notes = browser.find_element(By.ID, "notes").text
+    assert "user" in notes and "shown after #3" in notes
+    # A crossover child: its second parent is a link in its panel and a dashed edge.
+    parent, mate = programs[-1], programs[1]
+    child = replace(
+        parent,
+        id="c" * 8 + os.urandom(12).hex(),
+        iteration=programs[-1].iteration + 100,
+        parent_id=parent.id,
+        mate_id=mate.id,
+        code=parent.code + "\n",
+        created_at=time.time(),
+    )
+    store.add_program(child)
+    wait_for(
+        browser,
+        "document.getElementById('tree').data.find((d) => d.name.startsWith('second'))"
+        ".x.length === 3",
+    )
+    browser.execute_script(f"showProgram('{child.id}')")
+    wait_for(browser, "document.getElementById('program').textContent.includes('second parent')")
+    assert mate.id[:10] in browser.find_element(By.ID, "program").text
+    assert errors(browser) == []
 
 
 def test_api_errors_and_local_assets(ui: tuple[str, str]) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import random
 
+from evolve.archive import mates
 from evolve.archive.features import Dimension
 from evolve.archive.map_elites import Cell, Grid, rank_key_of
 from evolve.archive.parents import ParentSampler, View
@@ -156,6 +157,16 @@ class IslandArchive:
         archive held it. O(1)."""
         entry = self._held.get(program.id)
         return entry[2] if entry is not None else 0
+
+    def mate(self, island: int, parent: Candidate, rng: random.Random) -> Candidate | None:
+        """Crossover's second parent for ``parent``, chosen for diversity
+        (``search.mate_selection``, see ``evolve.archive.mates``); None when there is none."""
+        index = island % self.n
+        if self.search.mate_selection == "other_island" and self.n > 1:
+            found = mates.other_island([i.best() for i in self.islands], index, rng)
+            if found is not None and found.code_hash != parent.code_hash:
+                return found
+        return mates.other_cell(self.islands[index].grid, parent, self.cell_of, rng)
 
     def sample(self, island: int, rng: random.Random) -> tuple[Candidate, list[Candidate]]:
         """A parent and inspirations from one island, by ``search.parent_selection`` and

@@ -12,7 +12,10 @@ and reports only what is certain to go wrong when the function runs:
   unpacking fails);
 - **read before assignment**: a name local to the function is read on the way that every
   run of it takes (not inside a branch) before anything could have assigned it, counting
-  a loop's body as run once: the first pass raises ``UnboundLocalError``.
+  a loop's body as run once: the first pass raises ``UnboundLocalError``;
+- **a name nothing defines**: read on that same way, bound neither in the function nor by
+  the module (nor a builtin): ``NameError`` (a name the parent's version read undefined
+  too is taken as provided, e.g. injected by the evaluator).
 
 A function only the child has, or a parent's function that is itself irregular, is not
 judged. Nothing here is a style rule: each reason names the line that would fail.
@@ -21,6 +24,7 @@ judged. Nothing here is a style rule: each reason names the line that would fail
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 from collections.abc import Iterator
 
@@ -39,11 +43,16 @@ def broken_contract(parent: str | ast.Module, child: str | ast.Module) -> str | 
     except SyntaxError:
         return None
     before = dict(_functions(parent))
+    known = _module_names(child)
+    known_before = _module_names(parent)
     for name, func in _functions(child):
         old = before.get(name)
         if old is not None and ast.dump(old) == ast.dump(func):
             continue  # unchanged: whatever it does, the parent did too
-        why = _unbound_read(func)
+        unknown = _unknown(func, known)
+        if old is not None:  # names the parent's version read undefined are given (injected)
+            unknown -= _unknown(old, known_before)
+        why = _unbound_read(func, unknown)
         if why is None and old is not None:
             why = _return_shape(old, func)
         if why is not None:
@@ -130,17 +139,68 @@ def _raises_always(func: _Func) -> bool:
 
 
 # reads before assignment -------------------------------------------------------------------
-def _unbound_read(func: _Func) -> str | None:
+def _unbound_read(func: _Func, unknown: set[str] = frozenset()) -> str | None:  # type: ignore[assignment]
     local = _locals(func)
-    if not local:
+    watched = local | unknown
+    if not watched:
         return None
     assigned: set[str] = set()
-    for name, line in _first_pass(func.body, assigned, local, certain=True):
+    for name, line in _first_pass(func.body, assigned, watched, certain=True):
+        if name in unknown:
+            return f"line {line} reads {name!r}, which nothing defines (NameError)"
         return (
             f"line {line} reads {name!r} before anything assigns it "
             f"(UnboundLocalError on the first pass)"
         )
     return None
+
+
+_MODULE_DUNDERS = frozenset(
+    {"__name__", "__file__", "__doc__", "__builtins__", "__spec__", "__loader__", "__package__"}
+)
+
+
+def _module_names(tree: ast.Module) -> frozenset[str] | None:
+    """Names a function of this module can read as globals: what the module's own
+    statements bind (outside functions and classes), what functions declare ``global``,
+    builtins. None when a star import makes that unknowable."""
+    bound: set[str] = set(dir(builtins)) | _MODULE_DUNDERS
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            return None
+        if isinstance(node, ast.Global):
+            bound.update(node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+            # Their bodies bind nothing global, but may declare ``global`` names.
+            stack.extend(n for n in ast.walk(node) if isinstance(n, ast.Global))
+            continue
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        stack.extend(ast.iter_child_nodes(node))
+    return frozenset(bound)
+
+
+def _unknown(func: _Func, known: frozenset[str] | None) -> set[str]:
+    """Names the function reads that neither it nor the module binds (NameError)."""
+    if known is None:
+        return set()
+    args = func.args
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    params |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    local = _locals(func) | params
+    declared = {n for node in ast.walk(func) if isinstance(node, ast.Global | ast.Nonlocal)
+                for n in node.names}  # fmt: skip
+    reads = {
+        n.id for n in ast.walk(func) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    return reads - local - declared - known
 
 
 def _locals(func: _Func) -> set[str]:

@@ -114,6 +114,7 @@ def build_prompt(
     hint: str = ".",
     given: str = "",
     failed: Sequence[tuple[str, str]] = (),
+    notes: Sequence[str] = (),
 ) -> CompletionPrompt:
     """A completion prompt: ``older_regions`` (worst first), then the parent, then the new header.
 
@@ -132,6 +133,7 @@ def build_prompt(
         chunks = []
         if task.strip():
             chunks.append('"""' + task.strip().replace('"""', "'''") + '"""\n\n')
+        chunks.append(_noted(notes, "#"))
         if context.strip():
             chunks.append(context.strip() + "\n\n\n")
         if parts.preamble.strip():
@@ -165,6 +167,7 @@ def build_prompt(
     if task.strip():
         chunks.extend(f"{mark} {line}\n" for line in task.strip().splitlines())
         chunks.append("\n")
+    chunks.append(_noted(notes, mark))
     if context.strip():
         chunks.append(context.strip() + "\n\n")
     for version, region in enumerate(regions):
@@ -178,6 +181,16 @@ def build_prompt(
 
 
 MAX_FAILED_REASON_CHARS = 200
+
+
+def _noted(notes: Sequence[str], mark: str) -> str:
+    """The run's notes as comment lines (empty when there are none)."""
+    if not notes:
+        return ""
+    lines = [f"{mark} Notes on this run so far:\n"]
+    for note in notes:
+        lines.extend(f"{mark} {line}".rstrip() + "\n" for line in note.strip().splitlines())
+    return "".join(lines) + "\n"
 
 
 def _failed_attempt(region: str, reason: str, name: str, new_name: str, mark: str) -> str:

@@ -27,7 +27,7 @@ from evolve.config.evaluation import (
     StageConfig,
 )
 from evolve.config.llm import LLMConfig, ModelConfig
-from evolve.config.search import NoveltyConfig, SearchConfig
+from evolve.config.search import NotesConfig, NoveltyConfig, SearchConfig
 
 __all__ = [
     "BenchmarkConfig",
@@ -38,6 +38,7 @@ __all__ = [
     "LLMConfig",
     "ModelConfig",
     "MutationStyle",
+    "NotesConfig",
     "NoveltyConfig",
     "ProblemConfig",
     "SandboxConfig",
@@ -87,6 +88,8 @@ class ProblemConfig(_Strict):
     """Task description shown to the model in every prompt."""
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     novelty: NoveltyConfig = Field(default_factory=NoveltyConfig)
+    notes: NotesConfig = Field(default_factory=NotesConfig)
+    """Run notes written by a model every few candidates, and by users."""
     """Rejecting (or asking again for) children too similar to a program on their island."""
 
     @model_validator(mode="after")

@@ -43,6 +43,14 @@ class SearchConfig(_Strict):
     (``temperature_period``), then shorter code within the group. Baselines, with no
     inspirations: ``initial`` always the initial program (repeated sampling), ``best``
     always the best program of all islands (hill climbing)."""
+    crossover_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """Share of proposals that are crossovers: the prompt shows a second parent (a mate
+    chosen for diversity, ``mate_selection``) and asks for a child combining both; its
+    lineage keeps both parents (``mate_id``). 0: none."""
+    mate_selection: Literal["other_cell", "other_island"] = "other_cell"
+    """Crossover's second parent: ``other_cell``, an elite of the parent's island from
+    another MAP-Elites cell, p ∝ the distance between the cells; ``other_island``, the best
+    program of another island (on a single island: ``other_cell``)."""
     inspiration_selection: Literal["mixed", "same", "diverse"] = "mixed"
     """How the ``num_inspirations`` programs shown beside the parent are drawn. ``mixed``:
     the island's best elite other than the parent, then uniformly random other elites.
@@ -140,4 +148,32 @@ class NoveltyConfig(_Strict):
             raise ValueError("embedding_base_url needs an embedding_model")
         if self.judge_base_url is not None and self.judge_model is None:
             raise ValueError("judge_base_url needs a judge_model")
+        return self
+
+
+class NotesConfig(_Strict):
+    """Run notes (``[notes]``): every ``every`` candidates a model reads the run's recent
+    successes and failures and writes short notes (what helped, what failed, what to try),
+    which later prompts show; users add their own with ``evolve note RUN "..."``."""
+
+    every: Annotated[int, Field(ge=0)] = 0
+    """Write notes after every this many candidates (0: the run writes none; users' notes
+    are still shown)."""
+    model: str | None = None
+    """The model that writes them (a provider/model name, like ``[[llm.models]]``'s);
+    default: the first model of the ensemble. An instruction-following model: a base model
+    only continues text."""
+    base_url: str | None = None
+    """An OpenAI-compatible endpoint for ``model``."""
+    recent: Annotated[int, Field(ge=1, le=200)] = 20
+    """How many of the latest candidates the writer reads (each change and what it did)."""
+    shown: Annotated[int, Field(ge=0, le=20)] = 3
+    """How many of the latest notes each prompt shows (0: none)."""
+    max_chars: Annotated[int, Field(ge=100, le=20000)] = 1500
+    """A note is cut to this many characters."""
+
+    @model_validator(mode="after")
+    def _url_needs_model(self) -> NotesConfig:
+        if self.base_url is not None and self.model is None:
+            raise ValueError("notes.base_url needs notes.model")
         return self

@@ -40,6 +40,8 @@ class Candidate:
     reason: str = ""
     """Why it is not ``ok``, in one line."""
     parent_id: str | None = None
+    mate_id: str | None = None
+    """The second parent of a crossover child (``search.crossover_rate``)."""
     inspiration_ids: tuple[str, ...] = ()
     cell: tuple[int, ...] | None = None
     """Its MAP-Elites cell on its island, as of its turn in iteration order."""
@@ -157,6 +159,33 @@ class LLMCall:
 
 
 LLMCall.FIELDS = tuple(f.name for f in fields(LLMCall))
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note on a run (the meta-scratchpad): written by a model every ``notes.every``
+    candidates from the run's recent successes and failures, or by a user with ``evolve
+    note``; shown to the prompts of the iterations drawn after it took effect."""
+
+    run_id: str
+    text: str
+    author: str
+    """``model:SPEC`` or ``user``."""
+    after: int | None = None
+    """It took effect once iteration ``after`` was applied: iterations drawn later (those
+    whose view is past it) see it. None: a user's note the run has not picked up yet."""
+    created_at: float = 0.0
+    id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "after": self.after,
+            "author": self.author,
+            "text": self.text,
+            "created_at": self.created_at,
+        }
 
 
 def _finite(value: float) -> float | None:

@@ -77,6 +77,7 @@ def child(
         artifacts=evaluation.artifacts if evaluation else {},
         reason=reason,
         parent_id=parent.id,
+        mate_id=draw.mate.id if draw.mate is not None else None,
         inspiration_ids=tuple(p.id for p in draw.inspirations),
         diff=unified_diff(parent.code, code) if proposal.code is not None else "",
         model=proposal.model,

@@ -31,6 +31,10 @@ class Draw:
     """The search's own time spent drawing it."""
     failures: tuple[Failure, ...] = ()
     """The parent's latest failed children, oldest first, as far as ``llm.failures`` asks."""
+    mate: Candidate | None = None
+    """Crossover's second parent (``search.crossover_rate``), or None for a mutation."""
+    notes: tuple[str, ...] = ()
+    """The run's latest notes this iteration may see (``[notes]``), oldest first."""
     neighbours: tuple[Candidate, ...] = ()
     """The island's programs when it was drawn, for the novelty screen (empty without one)."""
 

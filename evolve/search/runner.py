@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from functools import partial
 
-from evolve.core.records import Candidate, LLMCall, code_hash
+from evolve.core.records import Candidate, LLMCall, Note, code_hash
 from evolve.core.status import CandidateStatus, RunStatus, Verdict
 from evolve.errors import UserError
 from evolve.evaluation.executor import Evaluation, Executor
@@ -32,6 +32,7 @@ from evolve.proposer import Proposer
 from evolve.search import child
 from evolve.search.draw import Applied, Draw
 from evolve.search.history import StoreHistory
+from evolve.search.notes import Notes, Scribe
 from evolve.search.repair import REPAIRABLE, Repairer
 from evolve.search.search import Search
 from evolve.search.stop import ABANDON, USER_INTERRUPT, Stop, signals
@@ -50,6 +51,7 @@ class Runner:
         listener: Listener | None = None,
         sleep: Sleep = real_sleep,
         screen: Screen | None = None,
+        notes: Notes | None = None,
     ) -> None:
         self.problem = problem
         self.config = problem.config
@@ -81,6 +83,9 @@ class Runner:
         """Per iteration in flight: set once it knows whether it evaluates its code."""
         self._stop: Stop | None = None
         self._done = 0
+        notes = notes or Notes(ensemble.members[0])
+        self._recorded = notes.recorded
+        self._scribe = Scribe(store, run_id, notes.writer, problem, self.budget)
         self._repairer = (
             Repairer(self.proposer, self.budget, self.search, self._evaluate)
             if self.config.llm.repair
@@ -104,7 +109,12 @@ class Runner:
             problem_error, status_message = refused
             self.store.set_run_status(self.run_id, RunStatus.FAILED, status_message)
             raise UserError(problem_error)
-        _restore(self.store, self.run_id, self.budget, self.search, stored)
+        if self._recorded is not None:  # a replay: the recorded run's notes, as they were
+            for note in self._recorded:
+                self.store.add_note(replace(note, run_id=self.run_id, id=0))
+        notes = self.store.notes(self.run_id)
+        _restore(self.store, self.run_id, self.budget, self.search, stored, notes)
+        self._scribe.start(self.search)  # a boundary reached before a crash
         self._done = len(stored) - 1
         self.store.set_selection(self.run_id, self.ensemble.selector.state())
         self.store.set_run_status(self.run_id, RunStatus.RUNNING)
@@ -121,18 +131,23 @@ class Runner:
     async def _loop(self) -> None:
         try:
             while True:
+                self._scribe.poll(self.search)
                 self._start_ready()
-                if not self._tasks:
+                if not self._tasks and not self._scribe.tasks:
                     return
                 # Wake when an iteration ends or one of them has its model's answer (which
-                # frees a proposal slot while its evaluation goes on).
+                # frees a proposal slot while its evaluation goes on), or a note is written.
                 self._wake.clear()
                 waker = asyncio.create_task(self._wake.wait())
                 finished, _ = await asyncio.wait(
-                    [*self._tasks, waker], return_when=asyncio.FIRST_COMPLETED
+                    [*self._tasks, *self._scribe.tasks, waker],
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 waker.cancel()
                 for task in finished:
+                    if task in self._scribe.tasks:
+                        self._scribe.finished(task, self.search)  # type: ignore[arg-type]
+                        continue
                     if task is waker or self._tasks.pop(task, None) is None or task.cancelled():
                         continue
                     try:
@@ -143,12 +158,14 @@ class Runner:
                     self._done += 1
                     for applied in self.search.tell(candidate, calls):
                         self._applied(applied)
+                    self._scribe.start(self.search)
                 self._check_target()
         finally:
-            for task in self._tasks:
+            pending = [*self._tasks, *self._scribe.tasks]
+            for task in pending:
                 task.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
 
     def _start_ready(self) -> None:
         """Start drawn iterations while a proposal slot is free. A started proposal whose
@@ -300,7 +317,12 @@ class Runner:
 
 
 def _restore(
-    store: Store, run_id: str, budget: Budget, search: Search, stored: dict[int, Candidate]
+    store: Store,
+    run_id: str,
+    budget: Budget,
+    search: Search,
+    stored: dict[int, Candidate],
+    notes: list[Note],
 ) -> None:
     """Bring the budget and the search to where the stored candidates and calls left them."""
     calls = store.llm_calls(run_id)
@@ -308,7 +330,7 @@ def _restore(
         if not call.fault:  # what the model's answers cost, for the budget's estimates
             budget.observe(call.model, call.prompt, call.tokens_in, call.tokens_out)
     budget.spent = store.spent(run_id)
-    for applied in search.start(stored.values(), calls):
+    for applied in search.start(stored.values(), calls, notes):
         c = applied.candidate
         if c.cell != stored[c.iteration].cell:  # committed, but never applied before
             store.mark_applied(run_id, c.id, c.cell, c.engine_seconds, None)

@@ -26,13 +26,14 @@ from evolve.archive.features import BUILTIN
 from evolve.archive.islands import IslandArchive
 from evolve.config import ProblemConfig
 from evolve.core.objective import Objective
-from evolve.core.records import Candidate, LLMCall
+from evolve.core.records import Candidate, LLMCall, Note
 from evolve.llm.ensemble import Ensemble
 from evolve.llm.feedback import Feedback
 from evolve.prompts import redact
 from evolve.search.draw import Applied, Draw
 from evolve.search.failures import FailureMemory
 from evolve.search.history import History, MemoryHistory
+from evolve.search.notes import NoteBook
 
 _SWEEP = 1024
 
@@ -73,12 +74,18 @@ class Search:
         """Ancestors (nearest first) of the programs the archive may still hold."""
         self._novelty = config.novelty.enabled
         self.failures = FailureMemory(config.llm.failures, redact)
+        self.notebook = NoteBook(config.notes)
+        """The run's notes, and the boundaries whose note is being written."""
         """The latest failed children of the programs the archive may still hold."""
 
     # resume ---------------------------------------------------------------------------
-    def start(self, stored: Iterable[Candidate], calls: Iterable[LLMCall]) -> list[Applied]:
-        """Begin from what the Store holds (the initial candidate at least): apply it in
-        order, as the original run did, and plan the iterations still missing."""
+    def start(
+        self, stored: Iterable[Candidate], calls: Iterable[LLMCall], notes: Iterable[Note] = ()
+    ) -> list[Applied]:
+        """Begin from what the Store holds (the initial candidate at least, and the notes in
+        effect): apply it in order, as the original run did, and plan the iterations still
+        missing."""
+        self.notebook.load(notes)
         by_iteration = {c.iteration: c for c in stored}
         if 0 not in by_iteration:
             raise ValueError("the search starts from the evaluated initial program")
@@ -133,6 +140,11 @@ class Search:
         self._claims[code_hash] = (iteration, candidate_id)
         self.history.claimed(code_hash)
         return None
+
+    def noted(self, note: Note) -> None:
+        """A note took effect (see ``evolve.search.notes``): draws waiting for it go on."""
+        self.notebook.written(note)
+        self._draw_ready()
 
     def release(self, iteration: int, code_hash: str) -> None:
         """``iteration`` will not commit the code it claimed (it was repaired)."""
@@ -189,6 +201,7 @@ class Search:
                 self._lineage[candidate.id] = lineage[: self.config.llm.ancestry]
             self.history.applied(candidate)
             self.failures.observe(candidate)
+            self.notebook.applied(candidate, parent)
             claim = self._claims.get(candidate.code_hash)
             if claim is not None and claim[0] == k:
                 del self._claims[candidate.code_hash]  # the History answers for it now
@@ -214,7 +227,7 @@ class Search:
         if self.applied < 0:
             return
         for k in self._todo:
-            if k > self.applied + self.lag:
+            if k > self.applied + self.lag or self.notebook.blocks(k - self.lag):
                 break
             if k not in self._ready:
                 self._ready[k] = self._draw(k)
@@ -224,6 +237,10 @@ class Search:
         rng = random.Random(f"{self.config.search.seed}:{k}")
         island = (k - 1) % self.config.search.islands
         parent, inspirations = self.archive.sample(island, rng)
+        mate = None
+        crossover = self.config.search.crossover_rate
+        if crossover > 0 and rng.random() < crossover:  # no draw at all when off
+            mate = self.archive.mate(island, parent, rng)
         pending = [0] * len(self.ensemble.members)
         for j, arm in self._arm_of.items():
             if self.applied < j < k:
@@ -244,6 +261,8 @@ class Search:
             view=k - self.lag,
             seconds=time.perf_counter() - started,
             failures=self.failures.of(parent.id),
+            mate=mate,
+            notes=tuple(n.text for n in self.notebook.shown(k - self.lag)),
             neighbours=tuple(self.archive.members[island].values()) if self._novelty else (),
         )
 

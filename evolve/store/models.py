@@ -1,4 +1,4 @@
-"""SQLAlchemy tables of the lineage database: runs, programs, LLM calls."""
+"""SQLAlchemy tables of the lineage database: runs, programs, LLM calls, notes."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ class ProgramRow(Base):
     code: Mapped[str] = mapped_column(Text)
     code_hash: Mapped[str] = mapped_column(String(64))
     parent_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    mate_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The second parent of a crossover child."""
     inspiration_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     island: Mapped[int] = mapped_column(Integer)
     generation: Mapped[int] = mapped_column(Integer)
@@ -97,4 +99,18 @@ class LLMCallRow(Base):
     outcome: Mapped[str] = mapped_column(Text, default="")
     """Why an answered call gave no child; empty for the answer that did."""
     cost: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class NoteRow(Base):
+    """The run's notes (``evolve.core.records.Note``)."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_run_after", "run_id", "after"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    after: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    author: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)

@@ -20,12 +20,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from evolve.core.records import Candidate, LLMCall
+from evolve.core.records import Candidate, LLMCall, Note
 from evolve.core.status import CandidateStatus
 from evolve.errors import UserError
 from evolve.store import rows
 from evolve.store.database import readonly_engine, resolve_db_url
-from evolve.store.models import LLMCallRow, ProgramRow, RunRow
+from evolve.store.models import LLMCallRow, NoteRow, ProgramRow, RunRow
 from evolve.store.ranking import best_first, best_of
 from evolve.store.rows import RunInfo
 
@@ -59,6 +59,7 @@ class Reader:
             raise UserError(
                 f"{url} is not an evolve database (no runs/programs tables): check --db"
             )
+        self._notes_table = "notes" in tables
 
     @classmethod
     def open(cls, db: str | None) -> Reader:
@@ -240,10 +241,25 @@ class Reader:
             for row in s.scalars(stmt):
                 yield rows.call(row)
 
+    def notes(self, run_id: str) -> list[Note]:
+        """The run's notes, oldest first (none in a database older than notes)."""
+        if not self._has_notes():
+            return []
+        with self.session() as s:
+            stmt = select(NoteRow).where(NoteRow.run_id == run_id).order_by(NoteRow.id)
+            return [rows.note(r) for r in s.scalars(stmt)]
+
     def version(self) -> tuple[Any, ...]:
-        """A token that changes whenever a run or a candidate is added or a run's status
-        changes (what the UI polls to refresh live)."""
+        """A token that changes whenever a run, a candidate or a note is added or a run's
+        status changes (what the UI polls to refresh live)."""
         with self.session() as s:
             programs = s.scalar(select(func.count()).select_from(ProgramRow))
             runs = s.execute(select(func.count(), func.max(RunRow.updated_at))).one()
-        return (programs, runs[0], runs[1])
+            notes = s.scalar(select(func.max(NoteRow.id))) if self._has_notes() else None
+        return (programs, runs[0], runs[1], notes)
+
+    def _has_notes(self) -> bool:
+        """Whether the notes table exists (a writer of this version creates it on start)."""
+        if not self._notes_table:
+            self._notes_table = inspect(self.engine).has_table(NoteRow.__tablename__)
+        return self._notes_table

@@ -18,10 +18,10 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from evolve.core.objective import Objective
-from evolve.core.records import Candidate, LLMCall
+from evolve.core.records import Candidate, LLMCall, Note
 from evolve.core.status import RunStatus
 from evolve.errors import UserError
-from evolve.store.models import LLMCallRow, ProgramRow, RunRow
+from evolve.store.models import LLMCallRow, NoteRow, ProgramRow, RunRow
 
 LARGE = frozenset({"code", "diff", "metrics", "artifacts"})
 """The columns of a candidate that can be long: left out of summaries (tree, latest)."""
@@ -133,3 +133,7 @@ def find_run(session: Session, prefix: str | None, where: str) -> RunInfo:
             "give more characters"
         )
     return run_info(rows[0])
+
+
+def note(row: NoteRow) -> Note:
+    return Note(row.run_id, row.text, row.author, row.after, row.created_at, row.id)

@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import sessionmaker
 
-from evolve.core.records import Candidate, LLMCall
+from evolve.core.records import Candidate, LLMCall, Note
 from evolve.core.status import CandidateStatus, RunStatus
 from evolve.errors import UserError
 from evolve.store import rows
 from evolve.store.checkpoint import Checkpointer
 from evolve.store.database import resolve_db_url, sqlite_path, writable_engine
-from evolve.store.models import LLMCallRow, ProgramRow, RunRow
+from evolve.store.models import LLMCallRow, NoteRow, ProgramRow, RunRow
 from evolve.store.rows import RunInfo
 
 __all__ = ["RunInfo", "Store", "resolve_db_url"]
@@ -194,6 +194,38 @@ class Store:
             total = s.scalar(select(func.sum(LLMCallRow.cost)).where(LLMCallRow.run_id == run_id))
         return float(total or 0.0)
 
+    # notes ----------------------------------------------------------------
+    def add_note(self, note: Note) -> Note:
+        """Store a note (a user's may come from another process while the run goes on)."""
+        with self._session.begin() as s:
+            row = NoteRow(
+                run_id=note.run_id,
+                after=note.after,
+                author=note.author,
+                text=note.text,
+                created_at=note.created_at or time.time(),
+            )
+            s.add(row)
+            s.flush()
+            return rows.note(row)
+
+    def notes(self, run_id: str) -> list[Note]:
+        """The run's notes, those in effect by the iteration they took effect after, then
+        the ones not yet picked up."""
+        with self._session() as s:
+            stmt = select(NoteRow).where(NoteRow.run_id == run_id).order_by(NoteRow.id)
+            found = [rows.note(r) for r in s.scalars(stmt)]
+        return sorted(found, key=lambda n: (n.after is None, n.after or 0, n.id))
+
+    def place_notes(self, run_id: str, after: int) -> list[Note]:
+        """Put the users' notes not yet in effect into effect after iteration ``after``."""
+        with self._session.begin() as s:
+            stmt = select(NoteRow).where(NoteRow.run_id == run_id, NoteRow.after.is_(None))
+            found = list(s.scalars(stmt.order_by(NoteRow.id)))
+            for row in found:
+                row.after = after
+            return [rows.note(r) for r in found]
+
     # whole runs -----------------------------------------------------------
     def fork_run(self, source: str, upto: int, config: dict[str, Any]) -> str:
         """A new run holding copies of ``source``'s candidates (and their calls) before
@@ -216,6 +248,7 @@ class Store:
                 id=ids[p.id],
                 run_id=new_id,
                 parent_id=ids.get(p.parent_id or "", p.parent_id),
+                mate_id=ids.get(p.mate_id or "", p.mate_id),
                 inspiration_ids=tuple(ids.get(i, i) for i in p.inspiration_ids),
                 duplicate_of=ids.get(p.duplicate_of or "", p.duplicate_of),
             )

@@ -40,6 +40,7 @@ def view_payload(reader: Reader, run_prefix: str) -> dict[str, Any]:
         "models": lambda: model_stats(reader, info),
         "bandit": lambda: bandit(info),
         "recent": lambda: recent(reader, info),
+        "notes": lambda: [n.to_dict() for n in reader.notes(info.id)],
     }
     # Independent queries, each on its own connection: SQLite runs them in parallel.
     with ThreadPoolExecutor(max_workers=4) as pool:

@@ -21,6 +21,7 @@ VERBS = (
     "bench",
     "models",
     "show",
+    "note",
     "lineage",
     "diff",
     "stats",

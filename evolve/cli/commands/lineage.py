@@ -1,5 +1,5 @@
 """``evolve lineage``: the ancestry of a program back to the initial one, with the score
-after each step, as a tree, JSON or Graphviz dot."""
+after each step (and each crossover's second parent), as a tree, JSON or Graphviz dot."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def command(
     for depth, s in enumerate(steps):
         change = "" if s["change"] is None else f" ({s['change']:+.6g})"
         mark = "  * improved" if s["improved"] else ""
+        mark += f"  + mate {s['mate_id'][:12]}" if s.get("mate_id") else ""
         indent = "    " * depth if nest else ""
         lines.append(
             f"{indent}└── #{s['iteration']} {s['id'][:12]} island {s['island']} {s['status']} "
@@ -61,8 +62,14 @@ def _dot(steps: list[dict[str, Any]], metric: str) -> str:
     for s in steps:
         label = f"#{s['iteration']} {s['id'][:12]}\\n{metric}={fmt_score(s['score'])}"
         lines.append(f'  "{s["id"]}" [label="{label}"];')
+    shown = {s["id"] for s in steps}
     for s in steps:
         if s["parent_id"]:
             lines.append(f'  "{s["parent_id"]}" -> "{s["id"]}";')
+        mate = s.get("mate_id")
+        if mate:  # a crossover's second parent, outside the ancestry line
+            if mate not in shown:
+                lines.append(f'  "{mate}" [label="{mate[:12]}", style=dashed];')
+            lines.append(f'  "{mate}" -> "{s["id"]}" [style=dashed, label="mate"];')
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ from rich.table import Table
 
 from evolve.cli.options import DbOption, JsonOption, ProgramArg
 from evolve.cli.output import console, fmt_score, print_json
+from evolve.core.status import CandidateStatus
 from evolve.store.reader import Reader
 from evolve.store.views import program_view
 
@@ -36,6 +37,8 @@ def command(program: ProgramArg, db: DbOption = None, as_json: JsonOption = Fals
             if parent
             else "none (the initial program)",
         ),
+        *([("second parent (crossover)", p.mate_id)] if p.mate_id else []),
+        *([(_twin_label(p.status), p.duplicate_of)] if p.duplicate_of else []),
         ("island / generation", f"{p.island} / {p.generation}"),
         ("evaluation stage reached", str(p.stage) if p.stage else "- (not evaluated)"),
         ("MAP-Elites cell", ", ".join(map(str, p.cell)) if p.cell else "-"),
@@ -61,3 +64,7 @@ def command(program: ProgramArg, db: DbOption = None, as_json: JsonOption = Fals
         out.print(c.prompt.rstrip(), markup=False)
         out.print("--- response ---", markup=False)
         out.print((c.response or c.error).rstrip(), markup=False)
+
+
+def _twin_label(status: CandidateStatus) -> str:
+    return "nearest neighbour" if status is CandidateStatus.SIMILAR else "same code as"

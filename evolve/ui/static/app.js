@@ -84,6 +84,7 @@ async function loadView() {
   renderGrids(view);
   renderModels(view);
   renderRecent(view);
+  renderNotes(view);
   document.body.dataset.programs = String(view.tree.total);
 }
 
@@ -133,10 +134,12 @@ function renderProgress(view) {
 function renderTree(view) {
   const t = view.tree;
   const byId = new Map(t.nodes.map((n) => [n.id, n]));
-  const ex = [], ey = [];
+  const ex = [], ey = [], mx = [], my = [];
   for (const n of t.nodes) {
     const p = byId.get(n.parent_id);
     if (p) { ex.push(p.x, n.x, null); ey.push(p.y, n.y, null); }
+    const m = byId.get(n.mate_id);  // a crossover's second parent: a dashed edge
+    if (m) { mx.push(m.x, n.x, null); my.push(m.y, n.y, null); }
   }
   const path = t.best_path.map((id) => byId.get(id));
   const ok = (n) => n.status === "ok" && n.score !== null;
@@ -156,6 +159,8 @@ function renderTree(view) {
   };
   const traces = [
     { x: ex, y: ey, mode: "lines", line: { color: "#c3c9d3", width: 1 }, hoverinfo: "skip", name: "edges" },
+    { x: mx, y: my, mode: "lines", line: { color: "#7048e8", width: 1, dash: "dash" }, hoverinfo: "skip",
+      name: "second parents (crossover)", visible: mx.length ? true : "legendonly" },
     { x: path.map((n) => n.x), y: path.map((n) => n.y), mode: "lines", hoverinfo: "skip",
       line: { color: "#e8590c", width: 2.5 }, name: "best lineage" },
     nodes,
@@ -223,6 +228,19 @@ function renderRecent(view) {
     el("td", { text: fmt(p.score) }), el("td", { text: p.model || "initial" }))));
 }
 
+function renderNotes(view) {
+  const box = document.getElementById("notes");
+  if (!view.notes.length) {
+    box.replaceChildren(el("p", { class: "muted", text:
+      "No notes yet: [notes] every = N has a model write them; add yours with evolve note RUN \"...\"." }));
+    return;
+  }
+  box.replaceChildren(...view.notes.slice().reverse().map((n) => el("div", { class: "note" },
+    el("div", { class: "note-head", text: `${n.author} · ${new Date(n.created_at * 1000).toLocaleString()}` +
+      (n.after === null ? " · not yet picked up" : ` · shown after #${n.after}`) }),
+    el("pre", { class: "note-text", text: n.text || "(no note: the call failed)" }))));
+}
+
 // --- one program -----------------------------------------------------------------------
 function diffBlock(text) {
   const pre = el("pre", { class: "diff", id: "program-diff" });
@@ -259,7 +277,10 @@ async function showProgram(id) {
     kv([
       ["status", el("span", { class: "status-" + p.status, text: p.status + (p.reason ? ": " + p.reason : "") })],
       ["score", `${fmt(p.score)} (parent ${fmt(p.parent_score)})`],
-      ["parent", parent], ["island / generation", `${p.island} / ${p.generation}`],
+      ["parent", parent],
+      ...(p.mate_id ? [["second parent (crossover)", el("a", { href: "#", onclick: (e) => {
+        e.preventDefault(); showProgram(p.mate_id); } }, short(p.mate_id))]] : []),
+      ["island / generation", `${p.island} / ${p.generation}`],
       ["cell", p.cell ? p.cell.join(", ") : "-"],
       ["stage reached", p.stage ? String(p.stage) : "-"],
       ["model", (p.model || "-") + (p.mutation ? ` (${p.mutation})` : "")],

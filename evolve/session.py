@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import tomllib
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,13 +77,33 @@ def parse_model(spec: str, spell: Spell = cli_spelling) -> dict[str, Any]:
 
 
 def overrides(
-    settings: Mapping[str, Any], models: Sequence[str] = (), spell: Spell = cli_spelling
+    settings: Mapping[str, Any],
+    models: Sequence[str] = (),
+    spell: Spell = cli_spelling,
+    sets: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Dotted problem keys -> values, for the settings given (``None``: not given)."""
+    """Dotted problem keys -> values, for the settings given (``None``: not given), and
+    ``KEY=VALUE`` settings of any key (``--set llm.failures=0``), applied last."""
     out = {SETTINGS[k]: v for k, v in settings.items() if v is not None}
     if models:
         out["llm.models"] = [parse_model(m, spell) for m in models]
+    out.update(parse_set(s, spell) for s in sets)
     return out
+
+
+def parse_set(text: str, spell: Spell = cli_spelling) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (dotted key, value): the value read as TOML (``0``, ``true``,
+    ``"mixed"``, ``[1, 2]``), else taken as a plain string (``mixed``)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part.isidentifier() for part in key.split(".")):
+        raise UserError(
+            f"{spell('set', text)}: write SECTION.KEY=VALUE, e.g. {spell('set', 'llm.failures=0')}"
+        )
+    try:
+        return key, tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, raw.strip()
 
 
 @dataclass(frozen=True)
@@ -167,12 +188,13 @@ class Session:
         settings: Mapping[str, Any] | None = None,
         models: Sequence[str] = (),
         spell: Spell = cli_spelling,
+        sets: Sequence[str] = (),
     ) -> Session:
-        """Check the request, load (or recover) the problem with ``settings`` applied, build
-        the models and the sandbox, and create (or reopen) the run's row. Bad input is a
-        ``UserError`` before any run is created."""
+        """Check the request, load (or recover) the problem with ``settings`` (and the
+        ``KEY=VALUE`` ``sets``) applied, build the models and the sandbox, and create (or
+        reopen) the run's row. Bad input is a ``UserError`` before any run is created."""
         start.check(spell)
-        changes = overrides(settings or {}, models, spell)
+        changes = overrides(settings or {}, models, spell, sets)
         recorded = start.resume or start.replay or start.fork
         store = Store(resolve_db_url(db), must_exist=recorded is not None)
         clients = None

@@ -122,6 +122,7 @@ def run_one(
     models: Sequence[str] = (),
     listener: Listener | None = None,
     sandbox: str | None = None,
+    sets: Sequence[str] = (),
 ) -> RunMeasure:
     """Run ``entry`` once with ``seed`` for ``iterations`` candidates and measure it."""
     session = Session.open(
@@ -129,6 +130,7 @@ def run_one(
         db=db,
         settings={"iterations": iterations, "seed": seed, "sandbox": sandbox},
         models=models,
+        sets=sets,
     )
     started = time.monotonic()
     try:

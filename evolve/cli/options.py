@@ -23,6 +23,16 @@ ProblemArg = Annotated[
 ]
 
 
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Any problem.toml key, repeatable: --set llm.failures=0 --set "
+        "search.parent_selection=best (the value read as TOML, else as text).",
+    ),
+]
+
+
 class SandboxBackend(StrEnum):
     process = "process"
     docker = "docker"

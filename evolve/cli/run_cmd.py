@@ -28,6 +28,7 @@ def run_command(
     fork: str | None = None,
     at: int | None = None,
     sandbox: str | None = None,
+    sets: list[str] | None = None,
 ) -> None:
     session = Session.open(
         Start(problem=problem, resume=resume, replay=replay, fork=fork, at=at),
@@ -43,6 +44,7 @@ def run_command(
             "sandbox": sandbox,
         },
         models=models,
+        sets=sets or [],
     )
     if session.weaker:
         err_console.print(f"warning: weaker sandbox: {session.weaker}")

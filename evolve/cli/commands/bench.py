@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from evolve.cli.options import DbOption, JsonOption, SandboxOption
+from evolve.cli.options import DbOption, JsonOption, SandboxOption, SetOption
 from evolve.errors import UserError
 
 NamesArg = Annotated[
@@ -34,6 +34,7 @@ def command(
     ] = None,
     db: DbOption = None,
     sandbox: SandboxOption = None,
+    sets: SetOption = None,
     as_json: JsonOption = False,
     save: Annotated[
         Path | None, typer.Option("--save", help="Write the result as JSON here (for --compare).")
@@ -58,14 +59,16 @@ def command(
     names, seeds = _split_seeds(list(names or []), list(seeds or []))
     if not names:
         raise UserError("name a suite or problems to benchmark (see `evolve problems`)")
-    runs = _run(names, seeds, iterations, list(model or []), db, sandbox, quiet=as_json)
+    runs = _run(names, seeds, iterations, list(model or []), db, sandbox, list(sets or []), as_json)
     models = sorted({m for r in runs for m in r.model})
     doc = report.document(runs, iterations, seeds, models)
     if save is not None:
         _write(save, _dumps(doc))
     summaries = report.summarize(runs)
-    heading = f"evolve bench: {' '.join(names)}, {iterations} iterations, seeds {seeds}" + (
-        f", {', '.join(models)}" if models else ""
+    heading = (
+        f"evolve bench: {' '.join(names)}, {iterations} iterations, seeds {seeds}"
+        + (f", {', '.join(models)}" if models else "")
+        + "".join(f", --set {s}" for s in sets or [])
     )
     if markdown is not None:
         _write(markdown, report.markdown(summaries, f"## {heading}"))
@@ -92,6 +95,7 @@ def _run(
     models: list[str],
     db: str | None,
     sandbox: str | None,
+    sets: list[str],
     quiet: bool,
 ) -> list:
     from evolve.benchmark.catalogue import resolve
@@ -100,6 +104,13 @@ def _run(
     from evolve.cli.output import err_console
 
     entries = resolve(names)
+    if sets:  # every problem takes the settings, or nothing runs
+        from evolve.problem import load_problem
+        from evolve.session import overrides
+
+        changes = overrides({}, sets=sets)
+        for entry in entries:
+            load_problem(str(entry.path), changes)
     total = len(entries) * len(seeds)
     if not quiet:
         err_console.print(f"{total} run(s): {len(entries)} problem(s) x {len(seeds)} seed(s)")
@@ -113,6 +124,7 @@ def _run(
             models=models,
             listener=lambda event: None,
             sandbox=sandbox,
+            sets=sets,
         )
 
     def done(m: RunMeasure) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from evolve.cli.options import DbOption, JsonOption, SandboxOption
+from evolve.cli.options import DbOption, JsonOption, SandboxOption, SetOption
 
 
 def command(
@@ -58,6 +58,7 @@ def command(
         int | None, typer.Option("--at", help="With --fork: the first iteration to redo.")
     ] = None,
     sandbox: SandboxOption = None,
+    sets: SetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run (or resume, replay, fork) an evolutionary search on a problem."""
@@ -80,4 +81,5 @@ def command(
         fork=fork,
         at=at,
         sandbox=sandbox.value if sandbox else None,
+        sets=sets or [],
     )

@@ -21,7 +21,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from evolve.config import NotesConfig
@@ -245,17 +245,24 @@ class Scribe:
         self,
         store: Store,
         run_id: str,
-        member: Member | None,
+        notes: Notes,
         problem: Problem,
         budget: Budget,
     ) -> None:
         self.store = store
         self.run_id = run_id
-        self.member = member
+        self.member = notes.writer
+        self.recorded = notes.recorded
         self.problem = problem
         self.budget = budget
         self.tasks: set[asyncio.Task[Note]] = set()
         self._polled = 0.0
+
+    def begin(self) -> list[Note]:
+        """The run's notes so far (a replay's: the recorded run's, copied into it first)."""
+        for note in self.recorded or ():
+            self.store.add_note(replace(note, run_id=self.run_id, id=0))
+        return self.store.notes(self.run_id)
 
     def start(self, search: Search) -> None:
         """Ask for the notes of the boundaries the search has reached."""

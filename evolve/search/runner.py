@@ -19,7 +19,7 @@ from dataclasses import replace
 from functools import partial
 
 from evolve.core.records import Candidate, LLMCall, Note, code_hash
-from evolve.core.status import CandidateStatus, RunStatus, Verdict
+from evolve.core.status import CandidateStatus, RunStatus
 from evolve.errors import UserError
 from evolve.evaluation.executor import Evaluation, Executor
 from evolve.events import CandidateDone, Listener, RunFinished, RunStarted, Stopping
@@ -83,9 +83,9 @@ class Runner:
         """Per iteration in flight: set once it knows whether it evaluates its code."""
         self._stop: Stop | None = None
         self._done = 0
-        notes = notes or Notes(ensemble.members[0])
-        self._recorded = notes.recorded
-        self._scribe = Scribe(store, run_id, notes.writer, problem, self.budget)
+        self._scribe = Scribe(
+            store, run_id, notes or Notes(ensemble.members[0]), problem, self.budget
+        )
         self._repairer = (
             Repairer(self.proposer, self.budget, self.search, self._evaluate)
             if self.config.llm.repair
@@ -97,22 +97,15 @@ class Runner:
         """Start (or resume) the run and go on until it stops; the run's status is stored."""
         total = self.config.search.iterations
         stored = {c.iteration: c for c in self.store.programs(self.run_id)}
-        verdict: Verdict | None = None
         if 0 not in stored:
-            evaluation = await self.executor.evaluate(self.problem.initial_code)
-            verdict = evaluation.status
-            stored[0] = child.initial(self.run_id, self.problem.initial_code, evaluation)
-            self.store.add_program(stored[0])
+            stored[0] = await _initial(self.problem, self.store, self.executor, self.run_id)
         initial = stored[0]
-        refused = _refusal(self.problem, self.search, initial, verdict)
+        refused = _refusal(self.problem, self.search, initial)
         if refused is not None:
             problem_error, status_message = refused
             self.store.set_run_status(self.run_id, RunStatus.FAILED, status_message)
             raise UserError(problem_error)
-        if self._recorded is not None:  # a replay: the recorded run's notes, as they were
-            for note in self._recorded:
-                self.store.add_note(replace(note, run_id=self.run_id, id=0))
-        notes = self.store.notes(self.run_id)
+        notes = self._scribe.begin()
         _restore(self.store, self.run_id, self.budget, self.search, stored, notes)
         self._scribe.start(self.search)  # a boundary reached before a crash
         self._done = len(stored) - 1
@@ -336,12 +329,18 @@ def _restore(
             store.mark_applied(run_id, c.id, c.cell, c.engine_seconds, None)
 
 
-def _refusal(
-    problem: Problem, search: Search, initial: Candidate, verdict: Verdict | None
-) -> tuple[str, str] | None:
+async def _initial(problem: Problem, store: Store, executor: Executor, run_id: str) -> Candidate:
+    """Iteration 0: the problem's own program, evaluated and committed."""
+    evaluation = await executor.evaluate(problem.initial_code)
+    initial = child.initial(run_id, problem.initial_code, evaluation)
+    store.add_program(initial)
+    return initial
+
+
+def _refusal(problem: Problem, search: Search, initial: Candidate) -> tuple[str, str] | None:
     """Why the run cannot start (the error to show, the run's status message), or None: it
     starts only from a working initial program with the features it needs."""
-    if verdict is Verdict.EVALUATOR_ERROR:
+    if initial.reason.startswith("evaluator failed: "):
         ev = problem.evaluator
         where = str(ev.path) if ev.path else f"plugin {problem.config.evaluator.plugin}"
         return f"{where}: the evaluator failed: {initial.reason.split(': ', 1)[-1]}", initial.reason

@@ -1,7 +1,9 @@
-"""How well the embedded model searches: valid-proposal rate and improvement over the initial
+"""How well the embedded model searches: valid-proposal rate, children that fail at run time
+(error or timeout), model answers that change nothing, and improvement over the initial
 program, per seed, on a bundled problem. Runs the real CLI; takes minutes.
 
     python bench/embedded_quality.py --problem function_minimization --iterations 50 --seeds 0 1 2
+    python bench/embedded_quality.py --extra=--set --extra=llm.repair=true   # any run flags
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ def main() -> None:
     parser.add_argument("--problem", default="function_minimization")
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--extra", nargs="*", default=[], help="more flags for evolve run")
+    parser.add_argument(
+        "--extra", action="append", default=[], help="a flag for evolve run (repeatable)"
+    )
     parser.add_argument("--keep", type=Path, default=None, help="keep the databases here")
     args = parser.parse_args()
     rows = []

@@ -226,7 +226,9 @@ def test_unparsable_code_is_left_to_the_parser() -> None:
 
 def test_names_from_the_module_builtins_and_the_parent_are_defined() -> None:
     parent = "import math\nLIMIT = 3\n\ndef f():\n    return INJECTED, 1\n"
-    child = "import math\nLIMIT = 3\n\ndef f():\n    return INJECTED + math.pi + LIMIT + len([]), 2\n"
+    child = (
+        "import math\nLIMIT = 3\n\ndef f():\n    return INJECTED + math.pi + LIMIT + len([]), 2\n"
+    )
     assert broken_contract(parent, child) is None
     helper = child + "\ndef g():\n    global LATER\n    LATER = 1\n\ndef h():\n    return LATER\n"
     assert broken_contract(parent, helper) is None

@@ -117,9 +117,7 @@ def test_crossover_children_keep_both_parents(tmp_path: Path) -> None:
     replayed = store.programs(again["run_id"])
     mates = {p.iteration: by_id[p.mate_id].iteration for p in crossed}  # type: ignore[index]
     again_by_id = {p.id: p for p in replayed}
-    assert {
-        p.iteration: again_by_id[p.mate_id].iteration for p in replayed if p.mate_id
-    } == mates
+    assert {p.iteration: again_by_id[p.mate_id].iteration for p in replayed if p.mate_id} == mates
     assert [p.score for p in replayed] == [p.score for p in programs]
 
 

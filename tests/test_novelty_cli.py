@@ -146,7 +146,7 @@ def test_reask_asks_again_and_the_next_answer_is_evaluated(tmp_path: Path) -> No
 def test_a_judge_decides_the_borderline_children(tmp_path: Path) -> None:
     settings = (
         'threshold = 0.99\njudge_band = 0.9\njudge_model = "openai/judge"\n'
-        f'judge_base_url = "{{url}}/v1"'
+        'judge_base_url = "{url}/v1"'
     )
     with serve(answer) as server:
         folder = problem(tmp_path, server.url, settings.replace("{url}", server.url))
@@ -164,7 +164,9 @@ def test_a_judge_decides_the_borderline_children(tmp_path: Path) -> None:
         assert child.reason.endswith("judged the same idea)")
     again = evolve(tmp_path, "run", "--replay", run_id)
     replayed = store.programs(again["run_id"])
-    assert [(p.iteration, p.status) for p in replayed] == [(p.iteration, p.status) for p in programs]
+    assert [(p.iteration, p.status) for p in replayed] == [
+        (p.iteration, p.status) for p in programs
+    ]
     assert len([c for c in store.llm_calls(again["run_id"]) if c.model == "openai/judge"]) == len(
         judged
     )

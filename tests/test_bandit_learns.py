@@ -14,13 +14,11 @@ must fall under 10 % once the first 100 iterations are past, under ``ucb`` and
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_kit import evolve, write_problem
 from loopback import Exchange, serve
 
 from evolve.core.status import CandidateStatus
@@ -31,12 +29,6 @@ LEARNED_BY = 100
 """Iterations after which the useless model must get under a tenth of the calls."""
 
 PROGRAM = "# EVOLVE-BLOCK-START\nVALUE = 1\n# EVOLVE-BLOCK-END\n"
-EVALUATOR = """import runpy
-
-
-def evaluate(program_path):
-    return {"score": float(runpy.run_path(program_path)["VALUE"])}
-"""
 _CURRENT = re.compile(r"# Current program.*?```python\n(.*?)```", re.DOTALL)
 _LINE = re.compile(r"^VALUE = (\d+).*$", re.MULTILINE)
 
@@ -60,45 +52,23 @@ def answer(ex: Exchange) -> str:
 
 
 def problem(tmp_path: Path, url: str, mode: str) -> Path:
-    folder = tmp_path / "problem"
-    folder.mkdir()
-    (folder / "initial.py").write_text(PROGRAM)
-    (folder / "evaluator.py").write_text(EVALUATOR)
-    (folder / "problem.toml").write_text(
-        'name = "raise_value"\ninitial_program = "initial.py"\n'
-        'prompt = "Make VALUE larger."\n'
-        '[evaluator]\npath = "evaluator.py"\nprimary_metric = "score"\n'
-        'direction = "maximize"\n'
+    return write_problem(
+        tmp_path / "problem",
+        PROGRAM,
         "[sandbox]\ntimeout = 20.0\nparallel = 2\n"
         f"[search]\niterations = {ITERATIONS}\nmax_in_flight = 4\n"
         f'[llm]\nselection = "{mode}"\ntimeout = 10.0\nattempts = 2\n'
         f'[[llm.models]]\nname = "openai/useless"\nbase_url = "{url}/v1"\n'
-        f'[[llm.models]]\nname = "openai/useful"\nbase_url = "{url}/v1"\n'
+        f'[[llm.models]]\nname = "openai/useful"\nbase_url = "{url}/v1"\n',
+        number="VALUE",
     )
-    return folder
 
 
 @pytest.mark.parametrize("mode", ["ucb", "thompson"])
 def test_a_useless_model_falls_under_a_tenth_of_the_calls(tmp_path: Path, mode: str) -> None:
-    db = str(tmp_path / "evolve.db")
+    db = str(tmp_path / "e.db")
     with serve(answer) as server:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "evolve.cli.main",
-                "run",
-                str(problem(tmp_path, server.url, mode)),
-                "--db",
-                db,
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env={**os.environ, "OPENAI_API_KEY": "sk-loopback"},
-            timeout=600,
-        )
+        result = evolve(tmp_path, "run", str(problem(tmp_path, server.url, mode)), "--json")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["status"] == "completed", out

@@ -7,13 +7,13 @@ same mates. Base models get the mate as the version before the parent."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
-import sys
 from pathlib import Path
 
+from cli_kit import evolve as run_cli
+from cli_kit import write_problem
 from loopback import Exchange, serve
 
 from evolve.asking import Asker
@@ -25,12 +25,6 @@ from evolve.problem import load_problem
 from evolve.store.store import Store, resolve_db_url
 
 PROGRAM = "# EVOLVE-BLOCK-START\nSTEPS = 3\n# EVOLVE-BLOCK-END\n"
-EVALUATOR = """import runpy
-
-
-def evaluate(program_path):
-    return {"score": float(runpy.run_path(program_path)["STEPS"])}
-"""
 _CURRENT = re.compile(r"# Current program.*?```python\n(.*?)```", re.DOTALL)
 _MATE = re.compile(r"## Second parent.*?```python\n(.*?)```", re.DOTALL)
 _STEPS = re.compile(r"^STEPS = (\d+).*$", re.MULTILINE)
@@ -52,32 +46,20 @@ def answer(ex: Exchange) -> str:
 
 
 def problem(tmp_path: Path, url: str, search: str) -> Path:
-    folder = tmp_path / "problem"
-    folder.mkdir()
-    (folder / "initial.py").write_text(PROGRAM)
-    (folder / "evaluator.py").write_text(EVALUATOR)
-    (folder / "problem.toml").write_text(
-        'name = "steps"\ninitial_program = "initial.py"\nprompt = "Make STEPS larger."\n'
-        '[evaluator]\npath = "evaluator.py"\nprimary_metric = "score"\ndirection = "maximize"\n'
+    return write_problem(
+        tmp_path / "problem",
+        PROGRAM,
         '[[features]]\nname = "score"\nbins = 40\nmin = 0.0\nmax = 80.0\n'
         "[sandbox]\ntimeout = 20.0\nparallel = 2\n"
         f"[search]\niterations = 24\nmax_in_flight = 2\n{search}\n"
         "[llm]\ntimeout = 10.0\nattempts = 1\n"
-        f'[[llm.models]]\nname = "openai/writer"\nbase_url = "{url}/v1"\n'
+        f'[[llm.models]]\nname = "openai/writer"\nbase_url = "{url}/v1"\n',
+        number="STEPS",
     )
-    return folder
 
 
 def evolve(tmp_path: Path, *args: str, json_out: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "evolve.cli.main", *args, "--db", str(tmp_path / "e.db")]
-        + (["--json"] if json_out else []),
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "OPENAI_API_KEY": "sk-loopback"},
-        timeout=600,
-    )
+    result = run_cli(tmp_path, *args, *(["--json"] if json_out else []))
     assert result.returncode == 0, result.stderr
     return result
 

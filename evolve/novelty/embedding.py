@@ -18,11 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import os
-import subprocess
-import sys
-import tempfile
 import threading
 import weakref
 from collections import OrderedDict
@@ -34,9 +30,8 @@ import numpy as np
 
 from evolve.llm.base import Fault, LLMError
 from evolve.llm.local import model_path, model_threads
-from evolve.llm.local_worker import read_message, write_message
 from evolve.llm.providers import classify
-from evolve.sdk.procs import describe_exit
+from evolve.llm.worker_process import WorkerDied, WorkerProcess
 
 MAX_CHARS = 20_000
 """A text sent to a remote embedding model is cut to this many characters (OpenAI's models
@@ -115,72 +110,10 @@ class OpenAIEmbedder:
         await self._client.close()
 
 
-class WorkerDied(Exception):
-    """The embedding process ended without answering."""
-
-
-class _Worker:
-    """One embedding process and the two pipes to it."""
-
-    def __init__(self, path: Path, n_ctx: int, threads: int, chunk: int) -> None:
-        requests_r, self._requests = os.pipe()
-        self._answers, answers_w = os.pipe()
-        self._log = tempfile.TemporaryFile(prefix="evolve-embed-")  # noqa: SIM115 - the worker's lifetime
-        try:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "evolve.novelty.embed_worker",
-                    str(requests_r),
-                    str(answers_w),
-                ],
-                pass_fds=(requests_r, answers_w),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=self._log,
-                start_new_session=True,
-            )
-        finally:
-            os.close(requests_r)
-            os.close(answers_w)
-        setup = {"path": str(path), "n_ctx": n_ctx, "n_threads": threads, "chunk": chunk}
-        try:
-            self.ask(setup)  # answered once the model is loaded
-        except WorkerDied:
-            self.close()
-            raise
-
-    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
-        try:
-            write_message(self._requests, message)
-            answer = read_message(self._answers)
-        except OSError:  # EPIPE: it is gone
-            answer = None
-        if answer is None:
-            raise WorkerDied(self._how_it_ended())
-        return answer
-
-    def _how_it_ended(self) -> str:
-        try:
-            code = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._log.seek(0)
-        lines = self._log.read().decode("utf-8", "replace").splitlines()
-        tail = [line.strip() for line in lines if line.strip()][-1:]
-        said = f"; its last words: {tail[0][:300]}" if tail else ""
-        return f"the embedding model's process {describe_exit(code, limits=False)}{said}"
-
-    def close(self) -> None:
-        for fd in (self._requests, self._answers):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
+def _worker(path: Path, n_ctx: int, threads: int, chunk: int) -> WorkerProcess:
+    """The embedding model's process, its model loaded."""
+    setup = {"path": str(path), "n_ctx": n_ctx, "n_threads": threads, "chunk": chunk}
+    return WorkerProcess("evolve.novelty.embed_worker", setup, "the embedding model's process")
 
 
 class LocalEmbedder:
@@ -206,7 +139,7 @@ class LocalEmbedder:
         share cores (on a busy 2-core machine, one thread embeds 5 times faster than two)."""
         self.tokens = 0
         """Tokens embedded so far."""
-        self._worker: _Worker | None = None
+        self._worker: WorkerProcess | None = None
         self._crashes = 0
         self._broken = ""
         self._lock = threading.Lock()
@@ -222,7 +155,7 @@ class LocalEmbedder:
             try:
                 if self._worker is None:
                     path = model_path(self.name)
-                    self._worker = _Worker(path, self.n_ctx, self.threads, self.chunk)
+                    self._worker = _worker(path, self.n_ctx, self.threads, self.chunk)
                 answer = self._worker.ask({"texts": list(texts)})
             except WorkerDied as exc:
                 self._stop()

@@ -72,12 +72,13 @@ def essence(code: str, language: str = "python") -> Essence:
 
 
 def _tokens(text: str, language: str) -> tuple[list[str], list[str]]:
-    if language == "python":
-        try:
-            return _python_tokens(text)
-        except (tokenize.TokenError, IndentationError, SyntaxError):
-            pass  # not valid Python: the generic tokenizer still drops the comments
-    return _generic_tokens(text, language)
+    if language != "python":
+        return _generic_tokens(text, language)
+    try:
+        return _python_tokens(text)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        # Not valid Python: the generic tokenizer still drops the comments.
+        return _generic_tokens(text, language)
 
 
 def _python_tokens(text: str) -> tuple[list[str], list[str]]:
